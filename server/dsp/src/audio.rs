@@ -22,6 +22,10 @@ impl Audio {
 
     /// Length in seconds.
     pub fn duration_secs(&self) -> f64 {
-        if self.sample_rate == 0 { 0.0 } else { self.num_frames() as f64 / f64::from(self.sample_rate) }
+        if self.sample_rate == 0 {
+            0.0
+        } else {
+            self.num_frames() as f64 / f64::from(self.sample_rate)
+        }
     }
 }

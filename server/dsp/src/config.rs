@@ -178,7 +178,9 @@ impl FrameFeature {
     pub fn width(self, config: &FeatureConfig) -> usize {
         match self {
             FrameFeature::LogmelDb => config.mel.n_mels,
-            FrameFeature::Mfcc | FrameFeature::MfccDelta | FrameFeature::MfccDelta2 => config.mel.n_mfcc,
+            FrameFeature::Mfcc | FrameFeature::MfccDelta | FrameFeature::MfccDelta2 => {
+                config.mel.n_mfcc
+            }
             _ => 1,
         }
     }
@@ -256,16 +258,18 @@ impl FeatureConfig {
 
     /// Parses TOML and validates the result.
     pub fn from_toml(text: &str) -> Result<Self> {
-        let config: Self = toml::from_str(text)
-            .map_err(|e| Error::new(ErrorKind::InvalidConfig, format!("feature configuration: {e}")))?;
+        let config: Self = toml::from_str(text).map_err(|e| {
+            Error::new(ErrorKind::InvalidConfig, format!("feature configuration: {e}"))
+        })?;
         config.validate()?;
         Ok(config)
     }
 
     /// Serialises to TOML.
     pub fn to_toml(&self) -> Result<String> {
-        toml::to_string_pretty(self)
-            .map_err(|e| Error::new(ErrorKind::Internal, format!("serialising feature configuration: {e}")))
+        toml::to_string_pretty(self).map_err(|e| {
+            Error::new(ErrorKind::Internal, format!("serialising feature configuration: {e}"))
+        })
     }
 
     /// Total columns of the frame matrix a model receives.
@@ -295,20 +299,26 @@ impl FeatureConfig {
             return bad(format!("stft.n_fft = {} is outside 16..=65536", s.n_fft));
         }
         if s.win_length == 0 || s.win_length > s.n_fft {
-            return bad(format!("stft.win_length = {} must be in 1..=n_fft ({})", s.win_length, s.n_fft));
+            return bad(format!(
+                "stft.win_length = {} must be in 1..=n_fft ({})",
+                s.win_length, s.n_fft
+            ));
         }
         if s.hop_length == 0 || s.hop_length > s.n_fft {
-            return bad(format!("stft.hop_length = {} must be in 1..=n_fft ({})", s.hop_length, s.n_fft));
+            return bad(format!(
+                "stft.hop_length = {} must be in 1..=n_fft ({})",
+                s.hop_length, s.n_fft
+            ));
         }
-        if let Some(hz) = self.preprocess.resample_hz {
-            if !(1_000..=384_000).contains(&hz) {
-                return bad(format!("preprocess.resample_hz = {hz} is outside 1000..=384000"));
-            }
+        if let Some(hz) = self.preprocess.resample_hz
+            && !(1_000..=384_000).contains(&hz)
+        {
+            return bad(format!("preprocess.resample_hz = {hz} is outside 1000..=384000"));
         }
-        if let Some(db) = self.preprocess.trim_top_db {
-            if !(db.is_finite() && db > 0.0) {
-                return bad(format!("preprocess.trim_top_db = {db} must be a positive number"));
-            }
+        if let Some(db) = self.preprocess.trim_top_db
+            && !(db.is_finite() && db > 0.0)
+        {
+            return bad(format!("preprocess.trim_top_db = {db} must be a positive number"));
         }
         if let Some(nr) = self.preprocess.noise_reduction {
             if !(nr.noise_quantile > 0.0 && nr.noise_quantile < 1.0) {
@@ -317,8 +327,13 @@ impl FeatureConfig {
                     nr.noise_quantile
                 ));
             }
-            if !(nr.threshold_db.is_finite() && nr.reduction_db.is_finite() && nr.reduction_db >= 0.0) {
-                return bad("preprocess.noise_reduction thresholds must be finite, reduction_db ≥ 0".into());
+            if !(nr.threshold_db.is_finite()
+                && nr.reduction_db.is_finite()
+                && nr.reduction_db >= 0.0)
+            {
+                return bad(
+                    "preprocess.noise_reduction thresholds must be finite, reduction_db ≥ 0".into(),
+                );
             }
         }
         let m = &self.mel;
@@ -328,19 +343,23 @@ impl FeatureConfig {
         if m.n_mfcc == 0 || m.n_mfcc > m.n_mels {
             return bad(format!("mel.n_mfcc = {} must be in 1..=n_mels ({})", m.n_mfcc, m.n_mels));
         }
-        if m.delta_width < 3 || m.delta_width % 2 == 0 {
+        if m.delta_width < 3 || m.delta_width.is_multiple_of(2) {
             return bad(format!("mel.delta_width = {} must be odd and ≥ 3", m.delta_width));
         }
         if !(m.fmin_hz.is_finite() && m.fmin_hz >= 0.0) {
             return bad(format!("mel.fmin_hz = {} must be ≥ 0", m.fmin_hz));
         }
-        if let Some(fmax) = m.fmax_hz {
-            if !(fmax.is_finite() && fmax > m.fmin_hz) {
-                return bad(format!("mel.fmax_hz = {fmax} must exceed fmin_hz ({})", m.fmin_hz));
-            }
+        if let Some(fmax) = m.fmax_hz
+            && !(fmax.is_finite() && fmax > m.fmin_hz)
+        {
+            return bad(format!("mel.fmax_hz = {fmax} must exceed fmin_hz ({})", m.fmin_hz));
         }
         let p = &self.pitch;
-        if !(p.floor_hz.is_finite() && p.floor_hz >= 10.0 && p.ceiling_hz > p.floor_hz && p.ceiling_hz <= 5_000.0) {
+        if !(p.floor_hz.is_finite()
+            && p.floor_hz >= 10.0
+            && p.ceiling_hz > p.floor_hz
+            && p.ceiling_hz <= 5_000.0)
+        {
             return bad(format!(
                 "pitch floor/ceiling = {}/{} Hz must satisfy 10 ≤ floor < ceiling ≤ 5000",
                 p.floor_hz, p.ceiling_hz

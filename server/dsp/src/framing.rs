@@ -7,7 +7,11 @@
 /// Number of frames librosa produces for `len` samples with centred framing.
 pub fn centered_frame_count(len: usize, frame_length: usize, hop_length: usize) -> usize {
     let padded = len + 2 * (frame_length / 2);
-    if padded < frame_length || hop_length == 0 { 0 } else { 1 + (padded - frame_length) / hop_length }
+    if padded < frame_length || hop_length == 0 {
+        0
+    } else {
+        1 + (padded - frame_length) / hop_length
+    }
 }
 
 /// Root-mean-square energy per centred frame (`librosa.feature.rms(y=...)`).
@@ -50,7 +54,12 @@ pub fn zero_crossing_rate(y: &[f32], frame_length: usize, hop_length: usize) -> 
 }
 
 /// [`zero_crossing_rate`] writing into a caller buffer (cleared first).
-pub fn zero_crossing_rate_into(y: &[f32], frame_length: usize, hop_length: usize, out: &mut Vec<f32>) {
+pub fn zero_crossing_rate_into(
+    y: &[f32],
+    frame_length: usize,
+    hop_length: usize,
+    out: &mut Vec<f32>,
+) {
     out.clear();
     if y.is_empty() {
         return;

@@ -176,7 +176,8 @@ pub fn summarize(inputs: &Inputs<'_>) -> UtteranceFeatures {
     v[7] = f64::from(inputs.tempo_bpm);
     (v[8], v[9]) = mean_std_f32(inputs.zcr);
 
-    let mut voiced: Vec<f64> = inputs.f0_hz.iter().copied().filter(|f| f.is_finite() && *f > 0.0).collect();
+    let mut voiced: Vec<f64> =
+        inputs.f0_hz.iter().copied().filter(|f| f.is_finite() && *f > 0.0).collect();
     if !voiced.is_empty() {
         let (mean, std) = mean_std(voiced.iter().copied());
         v[10] = mean;
