@@ -13,9 +13,11 @@ use crate::error::{Error, ErrorKind, Result};
 pub struct Mfcc {
     n_mels: usize,
     n_mfcc: usize,
-    /// Transposed basis, `n_mels × n_mfcc`: row `i` holds every coefficient's weight for band
-    /// `i`, so a frame is a sum of `n_mels` short vector updates (which LLVM vectorises).
+    /// Transposed basis, `n_mels × stride`: row `i` holds every coefficient's weight for band
+    /// `i` (zero-padded to `stride`, a multiple of 8), so a frame is a sum of `n_mels` short
+    /// vector updates, which LLVM vectorises without a scalar tail.
     basis_t: Vec<f32>,
+    stride: usize,
 }
 
 impl Mfcc {
@@ -28,15 +30,16 @@ impl Mfcc {
             ));
         }
         let n = n_mels as f64;
-        let mut basis_t = Vec::with_capacity(n_mfcc * n_mels);
-        for i in 0..n_mels {
-            for k in 0..n_mfcc {
+        let stride = n_mfcc.next_multiple_of(8);
+        let mut basis_t = vec![0.0f32; stride * n_mels];
+        for (i, row) in basis_t.chunks_exact_mut(stride).enumerate() {
+            for (k, w) in row.iter_mut().take(n_mfcc).enumerate() {
                 let scale = if k == 0 { (1.0 / n).sqrt() } else { (2.0 / n).sqrt() };
                 let arg = std::f64::consts::PI * k as f64 * (2 * i + 1) as f64 / (2.0 * n);
-                basis_t.push((scale * arg.cos()) as f32);
+                *w = (scale * arg.cos()) as f32;
             }
         }
-        Ok(Self { n_mels, n_mfcc, basis_t })
+        Ok(Self { n_mels, n_mfcc, basis_t, stride })
     }
 
     /// Input width (mel bands).
@@ -68,15 +71,17 @@ impl Mfcc {
             ));
         }
         out.reshape_for(logmel_db.rows, self.n_mfcc);
+        let mut acc = vec![0.0f32; self.stride];
         for (src, dst) in
             logmel_db.data.chunks_exact(self.n_mels).zip(out.data.chunks_exact_mut(self.n_mfcc))
         {
-            dst.fill(0.0);
-            for (&x, b) in src.iter().zip(self.basis_t.chunks_exact(self.n_mfcc)) {
-                for (d, &w) in dst.iter_mut().zip(b) {
+            acc.fill(0.0);
+            for (&x, b) in src.iter().zip(self.basis_t.chunks_exact(self.stride)) {
+                for (d, &w) in acc.iter_mut().zip(b) {
                     *d += w * x;
                 }
             }
+            dst.copy_from_slice(&acc[..self.n_mfcc]);
         }
         Ok(())
     }

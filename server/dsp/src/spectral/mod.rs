@@ -35,9 +35,18 @@
 //! full `n_fft` window, and a second filterbank only if the mel range differs, so the envelope
 //! and tempo stay identical to librosa's rather than silently using a different window.
 //!
-//! Precision: the STFT, filterbank and DCT run in f32 like librosa (which rounds its
-//! f64 FFT to complex64 and works in float32 from there); sums that feed ratios (centroid,
-//! onset means) and the tempogram use f64.
+//! Precision: the STFT, filterbank, dB conversion and DCT run in f32 like librosa (which rounds
+//! its f64 FFT to complex64 and works in float32 from there); the centroid's totals, the onset
+//! mean and the tempogram's frame average use f64. On the reference fixtures every feature
+//! agrees with librosa far inside the parity test's tolerances, except that a rolloff sitting
+//! exactly on the 85 % threshold can land one bin over (4 of ~31,000 frames).
+//!
+//! Speed: hot loops are written as element-wise maps (vectorised even at the test profile's
+//! `opt-level = 2`, where LLVM leaves reductions and `f32::sqrt` scalar), which is why
+//! [`power_to_db`] and the centroid use a polynomial `log10` and an `x·rsqrt(x)` square root
+//! accurate to about 2 ulp. The FFTs dominate what remains: the STFT and the tempogram (one
+//! 1536-point FFT per onset frame at 48 kHz / hop 512) are each about a third of
+//! [`SpectralAnalyzer::analyze_into`]; [`SpectralAnalyzer::with_tempo`] can skip the latter.
 
 mod cepstrum;
 mod features;
@@ -87,7 +96,7 @@ pub struct SpectralFeatures {
     pub rolloff: Vec<f32>,
     /// Onset strength per frame.
     pub onset_strength: Vec<f32>,
-    /// Global tempo estimate in BPM.
+    /// Global tempo estimate in BPM (0 when turned off with [`SpectralAnalyzer::with_tempo`]).
     pub tempo_bpm: f32,
 }
 
@@ -123,6 +132,7 @@ pub struct SpectralAnalyzer {
     rolloff_percent: f32,
     keep_power: bool,
     delta2: bool,
+    tempo_on: bool,
     stft: Stft,
     mel: MelFilterbank,
     mfcc: Mfcc,
@@ -171,6 +181,7 @@ impl SpectralAnalyzer {
             delta_width: m.delta_width,
             rolloff_percent: config.rolloff_percent,
             keep_power: false,
+            tempo_on: true,
             delta2: config.frame_features.contains(&FrameFeature::MfccDelta2),
             stft,
             mel,
@@ -193,6 +204,14 @@ impl SpectralAnalyzer {
     /// Compute second-order deltas into [`SpectralFeatures::mfcc_delta2`].
     pub fn with_delta2(mut self, on: bool) -> Self {
         self.delta2 = on;
+        self
+    }
+
+    /// Estimate the tempo (on by default). The tempogram costs about as much as the STFT, so a
+    /// caller that only needs frame features can turn it off; [`SpectralFeatures::tempo_bpm`]
+    /// is then 0.
+    pub fn with_tempo(mut self, on: bool) -> Self {
+        self.tempo_on = on;
         self
     }
 
@@ -316,7 +335,7 @@ impl SpectralAnalyzer {
             }
         };
         onset_strength_from_db_into(onset_db, self.n_fft, self.hop_length, &mut out.onset_strength);
-        out.tempo_bpm = self.tempo.estimate(&out.onset_strength);
+        out.tempo_bpm = if self.tempo_on { self.tempo.estimate(&out.onset_strength) } else { 0.0 };
         if self.keep_power {
             out.power = Some(power);
         } else {
