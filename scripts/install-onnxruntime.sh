@@ -14,9 +14,10 @@
 #   PROSODIA_ORT_VERSION  the onnxruntime version (default: the pinned one below)
 #   PYTHON                the interpreter that creates the venv (default: python3)
 #
-# The pinned version must provide the ONNX Runtime C API version the `ort` crate is built
-# against (the `api-NN` feature in Cargo.toml's [workspace.dependencies]): ort 2.0.0-rc.15
-# with `api-24` needs ONNX Runtime >= 1.24; 1.31.x is the release that ort version targets.
+# The library must provide the ONNX Runtime C API version the `ort` crate is built for: the
+# workspace enables no `api-NN` feature of ort 2.0.0-rc.15, so that is API 17 and any ONNX
+# Runtime >= 1.17 loads. The pin is 1.31.1, the release ort rc.15 targets (ort 2.0.0-rc.15
+# is "a safe Rust wrapper for ONNX Runtime 1.31").
 set -euo pipefail
 
 ORT_VERSION="${PROSODIA_ORT_VERSION:-1.31.1}"

@@ -10,4 +10,14 @@ if [ ! -d ../shared/fixtures ] && [ -z "${PROSODIA_SHARED:-}" ]; then
   exit 2
 fi
 
+# ONNX Runtime for the ORT backend's tests, from the onnxruntime wheel (its tests skip with a
+# printed reason when the library is absent; PROSODIA_SKIP_ORT=1 skips the install).
+if [ -z "${ORT_DYLIB_PATH:-}" ] && [ "${PROSODIA_SKIP_ORT:-0}" != 1 ]; then
+  if ORT_DYLIB_PATH="$(bash scripts/install-onnxruntime.sh)"; then
+    export ORT_DYLIB_PATH
+  else
+    echo "test.sh: could not install onnxruntime; ORT tests will skip" >&2
+  fi
+fi
+
 cargo test --workspace --locked "$@"

@@ -1,0 +1,29 @@
+//! `prosodia-server`: the gRPC front door to Prosodia's speech-emotion recognition.
+//!
+//! The server is a thin async shell around blocking CPU work. Handlers in [`emotion`] and
+//! [`models`] validate requests and resolve models on the tokio executor, then hand decoding,
+//! feature extraction (`prosodia-dsp`, one cached `Extractor` per worker thread and feature
+//! configuration) and inference to the bounded [`work::Workers`] pool. Models come from a
+//! [`repository`] of `<name>/<version>/` folders and run through the [`runner::ModelRunner`]
+//! trait, so built-in backends (tract, ONNX Runtime) and plugins are interchangeable. Every
+//! internal failure is an [`Error`]; [`status`] is the only place that turns one into a gRPC
+//! status. [`config`] merges the TOML file, environment and flags. [`server::ServerBuilder`]
+//! wires the services with health (overall, per service and per model), reflection (v1 and
+//! v1alpha), message-size and duration limits, a per-request deadline and graceful shutdown.
+//! Streaming, dynamic batching and metrics are planned to slot into [`work`] and [`emotion`].
+
+pub mod backends;
+pub mod config;
+pub mod emotion;
+mod error;
+pub mod models;
+pub mod repository;
+pub mod runner;
+pub mod server;
+pub mod status;
+pub mod telemetry;
+pub mod work;
+
+pub use config::{Args, Config};
+pub use error::{Error, Result};
+pub use server::ServerBuilder;

@@ -1,0 +1,55 @@
+//! The `prosodia-server` binary: reads the configuration, starts logging, binds the listen
+//! address and serves until SIGINT or SIGTERM.
+
+use anyhow::Context;
+use clap::Parser;
+use prosodia_server::{Args, Config, ServerBuilder, backends, telemetry};
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let config = Config::load(&args)?;
+    telemetry::init(&config)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting tokio")?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("binding {}", config.listen))?;
+        let mut server = ServerBuilder::new(config);
+        for backend in backends::builtin() {
+            server = server.backend(backend);
+        }
+        server.serve(listener, shutdown_signal()).await?;
+        Ok(())
+    })
+}
+
+/// Completes on SIGINT (Ctrl-C) or, on Unix, SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!("received SIGINT"),
+        () = term => tracing::info!("received SIGTERM"),
+    }
+}
