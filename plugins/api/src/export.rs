@@ -1,7 +1,7 @@
 //! The generic `extern "C"` shims behind [`export_plugin!`](crate::export_plugin).
 //!
 //! Each shim is generic over the plugin type, so a Rust plugin gets a complete function
-//! table by naming its type; every shim goes through [`wrap`](crate::wrap::wrap), so errors
+//! table by naming its type; every shim goes through [`wrap`], so errors
 //! become codes and panics are contained. Handles are `Box`es turned into raw pointers;
 //! outputs own their matrices until `release_output`. [`live_objects`] counts both, per
 //! copy of this crate (one per plugin library).
@@ -410,8 +410,15 @@ macro_rules! plugin_descriptor {
 /// Exports a plugin type from a `cdylib` as the `prosodia_plugin_v1` entry symbol.
 ///
 /// `export_plugin!(extractor: MyExtractor);` for an [`ExtractorPlugin`], or
-/// `export_plugin!(backend: MyBackend);` for a [`BackendPlugin`]. Use it once per library;
-/// the plugin crate itself needs no `unsafe` code.
+/// `export_plugin!(backend: MyBackend);` for a [`BackendPlugin`]. The plugin crate itself
+/// needs no `unsafe` code.
+///
+/// Invoke it once, in a crate whose only `crate-type` is `"cdylib"`. In an rlib the
+/// `#[no_mangle]` entry symbol is linked into every binary that depends on the crate, so a
+/// server linking two built-in plugins would fail with a duplicate `prosodia_plugin_v1`. To
+/// ship a plugin both ways, keep the type in an rlib crate (registered as a built-in with
+/// `prosodia_plugin_host::Builtin`) and export it from a thin cdylib crate, as
+/// `plugins/features-cpu/cdylib` does.
 #[macro_export]
 macro_rules! export_plugin {
     ($kind:ident : $ty:ty) => {

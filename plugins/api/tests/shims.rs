@@ -97,6 +97,7 @@ impl BackendPlugin for Softmax {
     }
 }
 
+#[allow(clippy::expect_used)]
 fn last_error(d: &abi::PluginDescriptor) -> String {
     let f = d.last_error.expect("last_error");
     unsafe { f().as_str() }.expect("utf8").to_string()

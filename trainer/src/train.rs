@@ -1,0 +1,471 @@
+//! The training loop: length-bucketed batches, Adam, early stopping on validation loss with
+//! the best checkpoint kept, and batched prediction.
+//!
+//! **Variable lengths.** Clips are never cut to one length. Each epoch the training clips are
+//! shuffled, cut into pools of 16 batches, each pool sorted by length and sliced into batches,
+//! and the batch order shuffled again (length bucketing), so a batch holds clips of similar
+//! length and little padding. Within a batch shorter clips are zero-padded (zero is the
+//! training mean after standardisation) to the longest, and never below the
+//! [`MIN_FRAMES`] the convolutions need; the LSTMs are
+//! masked by each clip's length (see [`crate::model::lstm`]), so the recurrent state and the
+//! classification ignore the padding.
+
+use std::time::Instant;
+
+use burn::module::Module;
+use burn::optim::{AdamConfig, GradientsParams};
+use burn::prelude::*;
+use burn::tensor::activation::{log_softmax, softmax};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::labels::Emotion;
+use crate::model::cnn_lstm::MIN_FRAMES;
+use crate::model::{Arch, CnnLstm, Mlp};
+use crate::util::Rng;
+
+/// Standardised model inputs for a set of clips.
+#[derive(Debug, Clone, Default)]
+pub struct Examples {
+    /// Per clip, `lengths[i] × width` values (one row for the MLP).
+    pub inputs: Vec<Vec<f32>>,
+    /// Per clip, number of frames (1 for utterance vectors).
+    pub lengths: Vec<usize>,
+    /// Columns per frame.
+    pub width: usize,
+    /// Per clip, the class index.
+    pub labels: Vec<usize>,
+}
+
+impl Examples {
+    /// Number of clips.
+    pub fn len(&self) -> usize {
+        self.inputs.len()
+    }
+
+    /// Whether there are no clips.
+    pub fn is_empty(&self) -> bool {
+        self.inputs.is_empty()
+    }
+}
+
+/// Hyper-parameters of a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    /// Which model.
+    pub arch: Arch,
+    /// Most epochs (the case study: 50).
+    pub epochs: usize,
+    /// Clips per batch (32).
+    pub batch_size: usize,
+    /// Adam learning rate (1e-3).
+    pub learning_rate: f64,
+    /// Epochs without a validation-loss improvement before stopping.
+    pub patience: usize,
+    /// Seed for initialisation, dropout and batch order.
+    pub seed: u64,
+    /// Stop after this many optimiser steps in total (smoke tests); `None` for no limit.
+    pub max_steps: Option<usize>,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            arch: Arch::CnnLstm,
+            epochs: 50,
+            batch_size: 32,
+            learning_rate: 1e-3,
+            patience: 8,
+            seed: 0,
+            max_steps: None,
+        }
+    }
+}
+
+/// The network being trained: one of the two architectures.
+// Only a handful of these exist at a time (the model, the best checkpoint), so the size
+// difference between variants costs nothing worth boxing for.
+#[allow(clippy::large_enum_variant)]
+#[derive(Module, Debug)]
+pub enum Net {
+    /// CNN–LSTM over frames.
+    CnnLstm(CnnLstm),
+    /// MLP over utterance features.
+    Mlp(Mlp),
+}
+
+impl Net {
+    /// A freshly initialised network of `arch` for inputs of `width` columns.
+    pub fn new(arch: Arch, width: usize, device: &Device) -> Self {
+        match arch {
+            Arch::CnnLstm => Net::CnnLstm(CnnLstm::new(width, device)),
+            Arch::Mlp => Net::Mlp(Mlp::new(width, device)),
+        }
+    }
+
+    /// The architecture.
+    pub fn arch(&self) -> Arch {
+        match self {
+            Net::CnnLstm(_) => Arch::CnnLstm,
+            Net::Mlp(_) => Arch::Mlp,
+        }
+    }
+
+    /// Logits `[N, 6]` for a batch.
+    pub fn logits(&self, batch: Batch) -> Tensor<2> {
+        match (self, batch.input) {
+            (Net::CnnLstm(m), Input::Sequence(x)) => m.forward(x, &batch.lengths),
+            (Net::Mlp(m), Input::Vector(x)) => m.forward(x),
+            (Net::CnnLstm(m), Input::Vector(x)) => m.forward(x.unsqueeze_dim(1), &batch.lengths),
+            (Net::Mlp(m), Input::Sequence(x)) => {
+                let [n, t, f] = x.dims();
+                m.forward(x.reshape([n, t * f]))
+            }
+        }
+    }
+}
+
+/// A batch's input tensor.
+#[derive(Debug, Clone)]
+pub enum Input {
+    /// `[N, T, F]` frames.
+    Sequence(Tensor<3>),
+    /// `[N, F]` vectors.
+    Vector(Tensor<2>),
+}
+
+/// One batch ready for the network.
+#[derive(Debug, Clone)]
+pub struct Batch {
+    /// The input.
+    pub input: Input,
+    /// Real lengths in frames.
+    pub lengths: Vec<usize>,
+    /// Class indices `[N]`.
+    pub targets: Tensor<1, Int>,
+}
+
+/// Builds the batch of `indices` from `examples` on `device`, zero-padding sequences.
+pub fn make_batch(examples: &Examples, indices: &[usize], arch: Arch, device: &Device) -> Batch {
+    let n = indices.len();
+    let w = examples.width;
+    let lengths: Vec<usize> = indices.iter().map(|&i| examples.lengths[i]).collect();
+    let targets: Vec<i64> = indices.iter().map(|&i| examples.labels[i] as i64).collect();
+    let targets = Tensor::<1, Int>::from_data(TensorData::new(targets, [n]), device);
+    let input = match arch {
+        Arch::Mlp => {
+            let mut data = Vec::with_capacity(n * w);
+            for &i in indices {
+                data.extend_from_slice(&examples.inputs[i][..w]);
+            }
+            Input::Vector(Tensor::from_data(TensorData::new(data, [n, w]), device))
+        }
+        Arch::CnnLstm => {
+            let t = lengths.iter().copied().max().unwrap_or(0).max(MIN_FRAMES);
+            let mut data = vec![0f32; n * t * w];
+            for (row, &i) in indices.iter().enumerate() {
+                let src = &examples.inputs[i];
+                data[row * t * w..row * t * w + src.len()].copy_from_slice(src);
+            }
+            Input::Sequence(Tensor::from_data(TensorData::new(data, [n, t, w]), device))
+        }
+    };
+    Batch { input, lengths, targets }
+}
+
+/// Mean cross-entropy of `logits` against `targets`.
+pub fn cross_entropy(logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
+    let n = targets.dims()[0];
+    let logp = log_softmax(logits, 1);
+    logp.gather(1, targets.reshape([n, 1])).mean().neg()
+}
+
+/// Length-bucketed batches of `0..n` (see the module documentation).
+pub fn bucket_batches(lengths: &[usize], batch_size: usize, rng: &mut Rng) -> Vec<Vec<usize>> {
+    let batch_size = batch_size.max(1);
+    let mut order: Vec<usize> = (0..lengths.len()).collect();
+    rng.shuffle(&mut order);
+    let mut batches = Vec::new();
+    for pool in order.chunks_mut(batch_size * 16) {
+        pool.sort_by_key(|&i| lengths[i]);
+        batches.extend(pool.chunks(batch_size).map(<[usize]>::to_vec));
+    }
+    rng.shuffle(&mut batches);
+    batches
+}
+
+/// Batches of `0..n` sorted by length, for evaluation.
+pub fn sorted_batches(lengths: &[usize], batch_size: usize) -> Vec<Vec<usize>> {
+    let mut order: Vec<usize> = (0..lengths.len()).collect();
+    order.sort_by_key(|&i| lengths[i]);
+    order.chunks(batch_size.max(1)).map(<[usize]>::to_vec).collect()
+}
+
+/// What one epoch did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochLog {
+    /// Epoch number from 1.
+    pub epoch: usize,
+    /// Mean training loss over the epoch's batches.
+    pub train_loss: f64,
+    /// Validation loss (`None` without a validation set).
+    pub val_loss: Option<f64>,
+    /// Validation accuracy.
+    pub val_accuracy: Option<f64>,
+    /// Wall-clock seconds per training batch (forward, backward, Adam step).
+    pub seconds_per_batch: f64,
+}
+
+/// The result of [`fit`].
+#[derive(Debug)]
+pub struct Trained {
+    /// The best network (lowest validation loss, or the last without a validation set), in
+    /// inference mode on the plain device.
+    pub net: Net,
+    /// The epoch it comes from.
+    pub best_epoch: usize,
+    /// Every epoch's log.
+    pub history: Vec<EpochLog>,
+    /// Mean seconds per training batch over the run.
+    pub seconds_per_batch: f64,
+}
+
+fn scalar(t: Tensor<1>) -> Result<f64> {
+    t.into_data()
+        .try_to_vec::<f32>()
+        .ok()
+        .and_then(|v| v.first().copied())
+        .map(f64::from)
+        .ok_or_else(|| Error::new(ErrorKind::Model, "loss tensor has no value"))
+}
+
+/// Loss and accuracy of `net` (inference mode) on `examples`.
+pub fn evaluate_loss(
+    net: &Net,
+    examples: &Examples,
+    batch_size: usize,
+    device: &Device,
+) -> Result<(f64, f64)> {
+    let probs = predict(net, examples, batch_size, device)?;
+    let mut loss = 0.0;
+    let mut correct = 0usize;
+    for (p, &y) in probs.iter().zip(&examples.labels) {
+        loss -= f64::from(p[y].max(1e-12)).ln();
+        if argmax(p) == y {
+            correct += 1;
+        }
+    }
+    let n = examples.len().max(1) as f64;
+    Ok((loss / n, correct as f64 / n))
+}
+
+/// Index of the largest value.
+pub fn argmax(values: &[f32]) -> usize {
+    values
+        .iter()
+        .enumerate()
+        .fold((0, f32::NEG_INFINITY), |best, (i, &v)| if v > best.1 { (i, v) } else { best })
+        .0
+}
+
+/// Class probabilities for every example, in example order (`net` in inference mode).
+pub fn predict(
+    net: &Net,
+    examples: &Examples,
+    batch_size: usize,
+    device: &Device,
+) -> Result<Vec<[f32; Emotion::COUNT]>> {
+    let arch = net.arch();
+    let mut out = vec![[0f32; Emotion::COUNT]; examples.len()];
+    for indices in sorted_batches(&examples.lengths, batch_size) {
+        let batch = make_batch(examples, &indices, arch, device);
+        let probs = softmax(net.logits(batch), 1)
+            .into_data()
+            .try_to_vec::<f32>()
+            .map_err(|e| Error::new(ErrorKind::Model, format!("reading probabilities: {e:?}")))?;
+        for (row, &i) in indices.iter().enumerate() {
+            out[i].copy_from_slice(&probs[row * Emotion::COUNT..(row + 1) * Emotion::COUNT]);
+        }
+    }
+    Ok(out)
+}
+
+/// Trains a fresh network on `train`, early-stopping on `val`. `on_epoch` sees each epoch's
+/// log as it finishes (for progress output).
+pub fn fit(
+    train: &Examples,
+    val: &Examples,
+    config: &TrainConfig,
+    mut on_epoch: impl FnMut(&EpochLog),
+) -> Result<Trained> {
+    if train.is_empty() {
+        return Err(Error::new(ErrorKind::Model, "no training examples"));
+    }
+    if config.batch_size == 0
+        || config.epochs == 0
+        || config.learning_rate.is_nan()
+        || config.learning_rate <= 0.0
+    {
+        return Err(Error::new(
+            ErrorKind::InvalidArgument,
+            "batch size, epochs and learning rate must be positive",
+        ));
+    }
+    let plain = Device::flex();
+    let device = plain.clone().autodiff();
+    device.seed(config.seed);
+    let mut net = Net::new(config.arch, train.width, &device);
+    let mut optim = AdamConfig::new().with_epsilon(1e-7).init();
+    let mut rng = Rng::new(config.seed ^ 0x0ba7_c4e5);
+    let mut best: Option<(f64, usize, Net)> = None;
+    let mut history = Vec::new();
+    let mut since_best = 0;
+    let mut steps = 0usize;
+    let (mut batch_secs, mut batch_count) = (0.0, 0usize);
+    'epochs: for epoch in 1..=config.epochs {
+        let mut loss_sum = 0.0;
+        let mut n_batches = 0usize;
+        let epoch_start = Instant::now();
+        for indices in bucket_batches(&train.lengths, config.batch_size, &mut rng) {
+            if indices.len() < 2 && train.len() >= 2 {
+                continue; // batch norm needs two examples; the clip is seen in other epochs
+            }
+            let batch = make_batch(train, &indices, config.arch, &device);
+            let targets = batch.targets.clone();
+            let loss = cross_entropy(net.logits(batch), targets);
+            let grads = GradientsParams::from_grads(loss.backward(), &net);
+            net = optim.step(config.learning_rate, net, grads);
+            loss_sum += scalar(loss.inner())?;
+            n_batches += 1;
+            steps += 1;
+            if config.max_steps.is_some_and(|m| steps >= m) {
+                break;
+            }
+        }
+        let elapsed = epoch_start.elapsed().as_secs_f64();
+        batch_secs += elapsed;
+        batch_count += n_batches;
+        let train_loss = loss_sum / n_batches.max(1) as f64;
+        let current = net.valid();
+        let (val_loss, val_accuracy) = if val.is_empty() {
+            (None, None)
+        } else {
+            let (l, a) = evaluate_loss(&current, val, 64, &plain)?;
+            (Some(l), Some(a))
+        };
+        let log = EpochLog {
+            epoch,
+            train_loss,
+            val_loss,
+            val_accuracy,
+            seconds_per_batch: elapsed / n_batches.max(1) as f64,
+        };
+        on_epoch(&log);
+        history.push(log);
+        let score = val_loss.unwrap_or(train_loss);
+        if !score.is_finite() {
+            return Err(Error::new(
+                ErrorKind::Model,
+                format!("loss became {score} at epoch {epoch}"),
+            ));
+        }
+        if best.as_ref().is_none_or(|(b, _, _)| score < *b - 1e-4) {
+            best = Some((score, epoch, current));
+            since_best = 0;
+        } else {
+            since_best += 1;
+            if since_best >= config.patience {
+                break 'epochs;
+            }
+        }
+        if config.max_steps.is_some_and(|m| steps >= m) {
+            break;
+        }
+    }
+    let (_, best_epoch, net) =
+        best.ok_or_else(|| Error::new(ErrorKind::Model, "no epoch completed"))?;
+    Ok(Trained {
+        net,
+        best_epoch,
+        history,
+        seconds_per_batch: batch_secs / batch_count.max(1) as f64,
+    })
+}
+
+/// Seconds per training step (forward, backward, Adam) on random batches of
+/// `batch × frames × width`, averaged over `steps` after one warm-up step.
+pub fn benchmark_step(
+    arch: Arch,
+    batch: usize,
+    frames: usize,
+    width: usize,
+    steps: usize,
+) -> Result<f64> {
+    let device = Device::flex().autodiff();
+    device.seed(0);
+    let mut rng = Rng::new(0);
+    let n = batch.max(2);
+    let len = if arch == Arch::Mlp { 1 } else { frames.max(1) };
+    let examples = Examples {
+        inputs: (0..n)
+            .map(|_| (0..len * width).map(|_| (rng.below(2000) as f32 - 1000.0) / 500.0).collect())
+            .collect(),
+        lengths: vec![len; n],
+        width,
+        labels: (0..n).map(|i| i % Emotion::COUNT).collect(),
+    };
+    let indices: Vec<usize> = (0..n).collect();
+    let mut net = Net::new(arch, width, &device);
+    let mut optim = AdamConfig::new().init();
+    let mut elapsed = 0.0;
+    for step in 0..=steps {
+        let start = Instant::now();
+        let batch = make_batch(&examples, &indices, arch, &device);
+        let targets = batch.targets.clone();
+        let loss = cross_entropy(net.logits(batch), targets);
+        let grads = GradientsParams::from_grads(loss.backward(), &net);
+        net = optim.step(1e-3, net, grads);
+        scalar(loss.inner())?; // forces the work to finish
+        if step > 0 {
+            elapsed += start.elapsed().as_secs_f64();
+        }
+    }
+    Ok(elapsed / steps.max(1) as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_cover_everything_once_and_group_lengths() {
+        let lengths: Vec<usize> = (0..1000).map(|i| (i * 7919) % 500 + 30).collect();
+        let batches = bucket_batches(&lengths, 32, &mut Rng::new(1));
+        let mut all: Vec<usize> = batches.iter().flatten().copied().collect();
+        all.sort_unstable();
+        assert_eq!(all, (0..1000).collect::<Vec<_>>());
+        // Sorted pools keep the padding far below that of random batches.
+        let waste = |bs: &[Vec<usize>]| -> usize {
+            bs.iter()
+                .map(|b| {
+                    let max = b.iter().map(|&i| lengths[i]).max().unwrap_or(0);
+                    b.iter().map(|&i| max - lengths[i]).sum::<usize>()
+                })
+                .sum()
+        };
+        let random: Vec<Vec<usize>> =
+            (0..1000).collect::<Vec<_>>().chunks(32).map(<[usize]>::to_vec).collect();
+        assert!(waste(&batches) * 4 < waste(&random), "{} vs {}", waste(&batches), waste(&random));
+    }
+
+    #[test]
+    fn cross_entropy_matches_hand_value() {
+        let device = Device::flex();
+        let logits =
+            Tensor::<2>::from_data(TensorData::new(vec![0f32, 0.0, 2.0, 0.0], [2, 2]), &device);
+        let targets = Tensor::<1, Int>::from_data(TensorData::new(vec![0i64, 0], [2]), &device);
+        let got = scalar(cross_entropy(logits, targets)).unwrap();
+        let want = (2f64.ln() + (1.0 + (-2f64).exp()).ln()) / 2.0;
+        assert!((got - want).abs() < 1e-5, "{got} vs {want}");
+    }
+}

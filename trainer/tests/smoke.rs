@@ -1,0 +1,187 @@
+//! End-to-end smoke test on the shared fixtures: features through the cache, a few training
+//! steps of each model (the loss must fall), the model directory, and `evaluate` on it.
+
+use std::path::{Path, PathBuf};
+
+use prosodia_dsp::FeatureConfig;
+use prosodia_trainer::artifact::{self, files};
+use prosodia_trainer::dataset::{Dataset, Sources};
+use prosodia_trainer::features::FeatureCache;
+use prosodia_trainer::labels::LabelMap;
+use prosodia_trainer::model::Arch;
+use prosodia_trainer::run::{self, SplitKind, TrainOptions};
+use prosodia_trainer::split::{self, Fractions};
+use prosodia_trainer::train::{self, TrainConfig};
+
+fn fixtures() -> PathBuf {
+    // The `shared/` folder beside the repository root (override with `PROSODIA_SHARED`).
+    let shared = std::env::var_os("PROSODIA_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared"));
+    shared.join("fixtures")
+}
+
+fn sources() -> Sources {
+    Sources {
+        tess: Some(fixtures().join("tess")),
+        ravdess: Some(fixtures().join("ravdess")),
+        ..Sources::default()
+    }
+}
+
+fn quick(arch: Arch, epochs: usize) -> TrainConfig {
+    TrainConfig { arch, epochs, batch_size: 8, patience: epochs, seed: 1, ..TrainConfig::default() }
+}
+
+#[test]
+fn cache_hits_on_the_second_read() -> anyhow::Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let cache = FeatureCache::open(tmp.path(), &FeatureConfig::speech())?;
+    let clip = fixtures().join("tess/OAF_back_angry.wav");
+    let mut extractor = prosodia_trainer::features::extractor(&FeatureConfig::speech())?;
+    let (first, hit) = cache.get_or_extract(&mut extractor, &clip)?;
+    assert!(!hit);
+    assert_eq!(first.cols, 40);
+    assert!(first.rows > 50, "{} frames", first.rows);
+    assert_eq!(first.utterance.len(), 46);
+    let (second, hit) = cache.get_or_extract(&mut extractor, &clip)?;
+    assert!(hit);
+    assert_eq!(first, second);
+    // Another configuration is another cache.
+    let other = FeatureCache::open(tmp.path(), &FeatureConfig::seed())?;
+    assert_ne!(other.dir(), cache.dir());
+    Ok(())
+}
+
+#[test]
+fn training_lowers_the_loss_for_both_models() -> anyhow::Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let scan = sources().scan(&LabelMap::default())?;
+    let cache = FeatureCache::open(tmp.path(), &FeatureConfig::speech())?;
+    let ds = Dataset::load(scan.clips, &cache);
+    assert!(ds.failed.is_empty(), "{:?}", ds.failed);
+    let split = split::random(&ds.clips, Fractions::default(), 3)?;
+    for (arch, epochs) in [(Arch::CnnLstm, 12), (Arch::Mlp, 30)] {
+        let scaler = ds.fit_standardizer(&split.train, arch)?;
+        let tr = ds.examples(&split.train, arch, &scaler)?;
+        let va = ds.examples(&split.val, arch, &scaler)?;
+        let trained = train::fit(&tr, &va, &quick(arch, epochs), |_| {})?;
+        let losses: Vec<f64> = trained.history.iter().map(|e| e.train_loss).collect();
+        let first = losses[0];
+        let last = losses[losses.len() - 3..].iter().sum::<f64>() / 3.0;
+        assert!(last < first * 0.85, "{arch:?}: loss {first:.3} → {last:.3} ({losses:?})");
+        assert!(trained.seconds_per_batch > 0.0);
+    }
+    Ok(())
+}
+
+#[test]
+fn train_then_evaluate_end_to_end() -> anyhow::Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let out = tmp.path().join("models/smoke/v1");
+    let opts = TrainOptions {
+        sources: sources(),
+        label_map: LabelMap::default(),
+        features: FeatureConfig::speech(),
+        cache_root: tmp.path().join("cache"),
+        split: SplitKind::Random,
+        folds: None,
+        train: TrainConfig { max_steps: Some(4), ..quick(Arch::CnnLstm, 2) },
+        out: out.clone(),
+        export_onnx: false,
+    };
+    let outcome = run::train(&opts, &mut |_| {})?;
+    for f in [
+        files::MODEL_TOML,
+        files::FEATURES_TOML,
+        files::WEIGHTS,
+        files::REPORT_JSON,
+        files::REPORT_MD,
+    ] {
+        assert!(out.join(f).is_file(), "{f} missing");
+    }
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join(files::REPORT_JSON))?)?;
+    assert!(json["accuracy"].as_f64().is_some_and(|a| (0.0..=1.0).contains(&a)));
+    assert!(json["macro_f1"].is_number());
+    assert_eq!(outcome.report.n, json["n"].as_u64().unwrap_or(0) as usize);
+
+    let saved = artifact::load(&out)?;
+    assert_eq!(saved.meta.name, "smoke");
+    assert_eq!(saved.meta.version, "v1");
+    assert_eq!(saved.meta.labels, ["angry", "disgust", "fear", "happy", "neutral", "sad"]);
+    assert_eq!(saved.features, FeatureConfig::speech());
+
+    // The reloaded weights score the whole fixture set; evaluating twice gives one answer.
+    let a = run::evaluate(
+        &out,
+        &sources(),
+        &LabelMap::default(),
+        &tmp.path().join("cache"),
+        &mut |_| {},
+    )?;
+    let b = run::evaluate(
+        &out,
+        &sources(),
+        &LabelMap::default(),
+        &tmp.path().join("cache"),
+        &mut |_| {},
+    )?;
+    assert_eq!(a.n, 24);
+    assert_eq!(a.confusion, b.confusion);
+    Ok(())
+}
+
+#[test]
+fn saved_weights_reload_to_the_same_predictions() -> anyhow::Result<()> {
+    use burn::module::Module;
+    use burn::prelude::Device;
+    use burn::store::ModuleRecord;
+
+    let tmp = tempfile::tempdir()?;
+    let scan = sources().scan(&LabelMap::default())?;
+    let cache = FeatureCache::open(tmp.path(), &FeatureConfig::speech())?;
+    let ds = Dataset::load(scan.clips, &cache);
+    let all: Vec<usize> = (0..ds.clips.len()).collect();
+    for arch in [Arch::CnnLstm, Arch::Mlp] {
+        let scaler = ds.fit_standardizer(&all, arch)?;
+        let ex = ds.examples(&all, arch, &scaler)?;
+        let trained = train::fit(&ex, &ex, &quick(arch, 2), |_| {})?;
+        let device = Device::flex();
+        let before = train::predict(&trained.net, &ex, 64, &device)?;
+        let path = tmp.path().join(format!("{arch:?}.bpk"));
+        trained.net.clone().save_file(&path).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        let record = ModuleRecord::load(&path).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        let loaded = train::Net::new(arch, ex.width, &device)
+            .try_load_record(record)
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?
+            .valid();
+        let after = train::predict(&loaded, &ex, 64, &device)?;
+        for (a, b) in before.iter().zip(&after) {
+            for (x, y) in a.iter().zip(b) {
+                assert!((x - y).abs() < 1e-6, "{arch:?}: {a:?} vs {b:?}");
+            }
+        }
+        // Padding does not change a clip's result: one clip alone equals it in a batch.
+        let alone = train::predict(
+            &trained.net,
+            &prosodia_trainer::train::Examples {
+                inputs: vec![ex.inputs[0].clone()],
+                lengths: vec![ex.lengths[0]],
+                width: ex.width,
+                labels: vec![ex.labels[0]],
+            },
+            64,
+            &device,
+        )?;
+        for (x, y) in alone[0].iter().zip(&before[0]) {
+            assert!(
+                (x - y).abs() < 1e-4,
+                "{arch:?}: alone {:?} vs batched {:?}",
+                alone[0],
+                before[0]
+            );
+        }
+    }
+    Ok(())
+}
