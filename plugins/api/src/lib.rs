@@ -26,5 +26,5 @@ pub mod wrap;
 pub use traits::{BackendPlugin, ExtractorPlugin, FeatureExtractor, ModelBackend};
 pub use types::{
     BackendSpec, Batch, DType, ErrorCode, ExtractorSpec, FeatureMatrix, OutputLayout, PluginError,
-    PluginKind, TensorSpec, check_batch,
+    PluginKind, TensorSpec, check_batch, check_padded_batch,
 };

@@ -364,3 +364,48 @@ impl<'a> Batch<'a> {
         &self.data[start..start + self.lengths[i] * self.f]
     }
 }
+
+/// Checks a padded model-backend batch before it reaches an inference engine: `n × t × f`
+/// finite values, `f` equal to the model's feature `width`, and one length in `1..=t` per item.
+/// The message names the first problem found; backends wrap it in their own error type.
+pub fn check_padded_batch(
+    features: &[f32],
+    n: usize,
+    t: usize,
+    f: usize,
+    lengths: &[i64],
+    width: usize,
+) -> Result<(), String> {
+    let bad = |m: String| Err(m);
+    if n == 0 || t == 0 {
+        return bad(format!("empty batch: n = {n}, t = {t}"));
+    }
+    if f != width {
+        return bad(format!("feature width mismatch: the model expects F = {width}, got {f}"));
+    }
+    match n.checked_mul(t).and_then(|nt| nt.checked_mul(f)) {
+        Some(len) if len == features.len() => {}
+        expected => {
+            return bad(format!(
+                "features hold {} values, expected n × t × f = {n} × {t} × {f} ({expected:?})",
+                features.len()
+            ));
+        }
+    }
+    if lengths.len() != n {
+        return bad(format!("{} lengths for a batch of {n}", lengths.len()));
+    }
+    if let Some((i, &l)) = lengths.iter().enumerate().find(|&(_, &l)| l < 1 || l as u64 > t as u64)
+    {
+        return bad(format!("item {i} has length {l}; lengths must be in 1..={t}"));
+    }
+    if let Some(pos) = features.iter().position(|v| !v.is_finite()) {
+        return bad(format!(
+            "feature value {} at item {}, frame {} is not finite",
+            features[pos],
+            pos / (t * f),
+            pos / f % t
+        ));
+    }
+    Ok(())
+}

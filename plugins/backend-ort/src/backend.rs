@@ -9,7 +9,6 @@ use ort::session::Session;
 use ort::session::builder::GraphOptimizationLevel;
 use ort::value::{TensorElementType, TensorRef, ValueType};
 
-use crate::check::check_batch;
 use crate::config::{OrtConfig, Provider};
 use crate::runtime::{environment, library_path};
 use crate::{
@@ -119,7 +118,8 @@ impl OrtBackend {
         f: usize,
         lengths: &[i64],
     ) -> Result<Vec<f32>, Error> {
-        check_batch(features, n, t, f, lengths, self.feature_width)?;
+        prosodia_plugin_api::check_padded_batch(features, n, t, f, lengths, self.feature_width)
+            .map_err(|m| Error::new(ErrorKind::InvalidInput, m))?;
         let inference =
             |what: &str, e: ort::Error| Error::new(ErrorKind::Inference, format!("{what}: {e}"));
         let x = TensorRef::from_array_view(([n, t, f], features))

@@ -17,7 +17,6 @@
 //! provider is the CPU unless [`Provider::Cuda`] is asked for and present.
 
 mod backend;
-mod check;
 mod config;
 mod error;
 mod plugin;

@@ -7,7 +7,6 @@ use tract_onnx::prelude::*;
 use tract_onnx::tract_hir::infer::Factoid as _;
 use tract_onnx::tract_hir::internal::DimLike as _;
 
-use crate::check::check_batch;
 use crate::{
     DType, Error, ErrorKind, FEATURES_INPUT, LENGTHS_INPUT, PROBABILITIES_OUTPUT, TensorInfo,
 };
@@ -179,7 +178,8 @@ impl TractBackend {
         f: usize,
         lengths: &[i64],
     ) -> Result<Vec<f32>, Error> {
-        check_batch(features, n, t, f, lengths, self.feature_width)?;
+        prosodia_plugin_api::check_padded_batch(features, n, t, f, lengths, self.feature_width)
+            .map_err(|m| Error::new(ErrorKind::InvalidInput, m))?;
         let inference =
             |what: &str, e: TractError| Error::new(ErrorKind::Inference, format!("{what}: {e:#}"));
         let x = Tensor::from_shape(&[n, t, f], features)

@@ -14,7 +14,6 @@
 //! panic.
 
 mod backend;
-mod check;
 mod error;
 mod plugin;
 mod tensor;
