@@ -91,6 +91,9 @@ pub struct ModelMeta {
     pub backend: String,
     /// Feature extractor plugin to run before it.
     pub extractor: String,
+    /// One line for people (shown by the server's `GetModel`).
+    #[serde(default)]
+    pub description: String,
     /// The ONNX file, if exported.
     pub onnx: Option<String>,
     /// The burn weights file.
@@ -101,8 +104,85 @@ pub struct ModelMeta {
     pub input: InputSpec,
     /// Standardisation (already folded into the ONNX graph; needed to run the burn weights).
     pub standardization: Standardizer,
+    /// Default streaming window and hop for the server.
+    #[serde(default)]
+    pub streaming: Streaming,
+    /// The held-out evaluation, in the shape the server reports.
+    #[serde(default)]
+    pub evaluation: Option<Evaluation>,
     /// Training record.
     pub training: TrainingInfo,
+}
+
+/// The `[streaming]` table: the server's default window and hop for this model.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Streaming {
+    /// Window length in seconds.
+    pub window_seconds: f64,
+    /// Hop between windows in seconds.
+    pub hop_seconds: f64,
+}
+
+impl Default for Streaming {
+    /// Three-second windows every second: about the length of one corpus sentence.
+    fn default() -> Self {
+        Self { window_seconds: 3.0, hop_seconds: 1.0 }
+    }
+}
+
+/// Per-class metrics in the `[evaluation.per_class.<label>]` tables.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvalClass {
+    /// Precision.
+    pub precision: f64,
+    /// Recall.
+    pub recall: f64,
+    /// F1.
+    pub f1: f64,
+    /// Clips of the class.
+    pub support: usize,
+}
+
+/// The `[evaluation]` table: the headline of `report.json`, read by the server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Evaluation {
+    /// What was scored (corpora, split, part).
+    pub dataset: String,
+    /// Accuracy.
+    pub accuracy: f64,
+    /// Macro F1.
+    pub macro_f1: f64,
+    /// Clips scored.
+    pub examples: usize,
+    /// Per-class metrics by label.
+    pub per_class: std::collections::BTreeMap<String, EvalClass>,
+}
+
+impl Evaluation {
+    /// The headline of `report`, scored on `dataset`.
+    pub fn from_report(report: &crate::eval::Report, dataset: String) -> Self {
+        Self {
+            dataset,
+            accuracy: report.accuracy,
+            macro_f1: report.macro_f1,
+            examples: report.n,
+            per_class: report
+                .per_class
+                .iter()
+                .map(|c| {
+                    (
+                        c.label.clone(),
+                        EvalClass {
+                            precision: c.precision,
+                            recall: c.recall,
+                            f1: c.f1,
+                            support: c.support,
+                        },
+                    )
+                })
+                .collect(),
+        }
+    }
 }
 
 impl ModelMeta {

@@ -172,6 +172,13 @@ struct TrainArgs {
     /// Skip writing model.onnx.
     #[arg(long)]
     no_onnx: bool,
+    /// Mask a random span of frames and of feature columns in each training clip
+    /// (SpecAugment; CNN–LSTM only).
+    #[arg(long)]
+    spec_augment: bool,
+    /// Halve the learning rate after this many epochs without a validation improvement.
+    #[arg(long)]
+    lr_plateau: Option<usize>,
 }
 
 #[derive(Args)]
@@ -225,6 +232,8 @@ fn train(args: TrainArgs) -> anyhow::Result<()> {
             patience: args.patience,
             seed: args.seed,
             max_steps: args.max_steps,
+            spec_augment: args.spec_augment,
+            lr_plateau: args.lr_plateau,
         },
         out: args.out,
         export_onnx: !args.no_onnx,

@@ -161,6 +161,14 @@ fn train_split(
             min_frames: if arch == Arch::Mlp { 1 } else { MIN_FRAMES },
         },
         standardization: scaler,
+        description: format!(
+            "{} on {} features, {label} split, seed {}",
+            arch.name(),
+            opts.features.name,
+            opts.train.seed
+        ),
+        streaming: artifact::Streaming::default(),
+        evaluation: None,
         training: TrainingInfo {
             config: opts.train.clone(),
             split: label.to_string(),
@@ -172,6 +180,16 @@ fn train_split(
         },
     };
     let mut meta = meta;
+    let corpora: std::collections::BTreeSet<&str> =
+        scored_idx.iter().map(|&i| ds.clips[i].corpus.name()).collect();
+    meta.evaluation = Some(artifact::Evaluation::from_report(
+        &report,
+        format!(
+            "{} {label} split, {} part",
+            corpora.into_iter().collect::<Vec<_>>().join(" + "),
+            if test_ex.is_empty() { "validation" } else { "test" }
+        ),
+    ));
     if opts.export_onnx {
         crate::export::write_onnx(dir, &meta, &trained.net)?;
         meta.onnx = Some(files::ONNX.into());

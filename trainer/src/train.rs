@@ -66,6 +66,13 @@ pub struct TrainConfig {
     pub seed: u64,
     /// Stop after this many optimiser steps in total (smoke tests); `None` for no limit.
     pub max_steps: Option<usize>,
+    /// SpecAugment-style masking of training batches (an ablation; see [`spec_augment`]).
+    #[serde(default)]
+    pub spec_augment: bool,
+    /// Halve the learning rate after this many epochs without a validation-loss improvement
+    /// (`None`: constant rate, the case study's schedule).
+    #[serde(default)]
+    pub lr_plateau: Option<usize>,
 }
 
 impl Default for TrainConfig {
@@ -78,6 +85,8 @@ impl Default for TrainConfig {
             patience: 8,
             seed: 0,
             max_steps: None,
+            spec_augment: false,
+            lr_plateau: None,
         }
     }
 }
@@ -171,6 +180,32 @@ pub fn make_batch(examples: &Examples, indices: &[usize], arch: Arch, device: &D
         }
     };
     Batch { input, lengths, targets }
+}
+
+/// SpecAugment on standardised frames, in place: per clip one time mask (up to an eighth of
+/// its frames) and one feature mask (up to a sixth of the columns), set to 0, the training
+/// mean. Only the clip's real frames are touched, so padding stays padding.
+pub fn spec_augment(examples: &Examples, indices: &[usize], rng: &mut Rng) -> Examples {
+    let w = examples.width;
+    let mut out = Examples { width: w, ..Examples::default() };
+    for &i in indices {
+        let mut x = examples.inputs[i].clone();
+        let len = examples.lengths[i];
+        let t_span = rng.below(len / 8 + 1);
+        let t0 = rng.below(len - t_span + 1);
+        for row in x.chunks_exact_mut(w).skip(t0).take(t_span) {
+            row.fill(0.0);
+        }
+        let f_span = rng.below(w / 6 + 1);
+        let f0 = rng.below(w - f_span + 1);
+        for row in x.chunks_exact_mut(w) {
+            row[f0..f0 + f_span].fill(0.0);
+        }
+        out.inputs.push(x);
+        out.lengths.push(len);
+        out.labels.push(examples.labels[i]);
+    }
+    out
 }
 
 /// Mean cross-entropy of `logits` against `targets`.
@@ -322,6 +357,8 @@ pub fn fit(
     let mut since_best = 0;
     let mut steps = 0usize;
     let (mut batch_secs, mut batch_count) = (0.0, 0usize);
+    let mut learning_rate = config.learning_rate;
+    let mut since_decay = 0;
     'epochs: for epoch in 1..=config.epochs {
         let mut loss_sum = 0.0;
         let mut n_batches = 0usize;
@@ -330,11 +367,17 @@ pub fn fit(
             if indices.len() < 2 && train.len() >= 2 {
                 continue; // batch norm needs two examples; the clip is seen in other epochs
             }
-            let batch = make_batch(train, &indices, config.arch, &device);
+            let batch = if config.spec_augment && config.arch == Arch::CnnLstm {
+                let masked = spec_augment(train, &indices, &mut rng);
+                let all: Vec<usize> = (0..masked.len()).collect();
+                make_batch(&masked, &all, config.arch, &device)
+            } else {
+                make_batch(train, &indices, config.arch, &device)
+            };
             let targets = batch.targets.clone();
             let loss = cross_entropy(net.logits(batch), targets);
             let grads = GradientsParams::from_grads(loss.backward(), &net);
-            net = optim.step(config.learning_rate, net, grads);
+            net = optim.step(learning_rate, net, grads);
             loss_sum += scalar(loss.inner())?;
             n_batches += 1;
             steps += 1;
@@ -372,8 +415,14 @@ pub fn fit(
         if best.as_ref().is_none_or(|(b, _, _)| score < *b - 1e-4) {
             best = Some((score, epoch, current));
             since_best = 0;
+            since_decay = 0;
         } else {
             since_best += 1;
+            since_decay += 1;
+            if config.lr_plateau.is_some_and(|p| since_decay >= p) {
+                learning_rate *= 0.5;
+                since_decay = 0;
+            }
             if since_best >= config.patience {
                 break 'epochs;
             }
@@ -436,6 +485,34 @@ pub fn benchmark_step(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn spec_augment_masks_only_real_frames_and_keeps_labels() {
+        let w = 12;
+        let ex = Examples {
+            inputs: vec![vec![1.0; 40 * w], vec![2.0; 16 * w]],
+            lengths: vec![40, 16],
+            width: w,
+            labels: vec![3, 5],
+        };
+        let mut rng = Rng::new(7);
+        let mut masked_any = false;
+        for _ in 0..20 {
+            let out = spec_augment(&ex, &[1, 0], &mut rng);
+            assert_eq!(out.labels, vec![5, 3]);
+            assert_eq!(out.lengths, vec![16, 40]);
+            for (x, (&orig, &len)) in out.inputs.iter().zip([2.0f32, 1.0].iter().zip(&out.lengths))
+            {
+                assert_eq!(x.len(), len * w);
+                let zeros = x.iter().filter(|&&v| v == 0.0).count();
+                // At most len/8 whole frames plus w/6 columns of every frame.
+                assert!(zeros <= (len / 8) * w + (w / 6) * len, "{zeros} zeros");
+                assert!(x.iter().all(|&v| v == 0.0 || v == orig));
+                masked_any |= zeros > 0;
+            }
+        }
+        assert!(masked_any, "twenty draws never masked anything");
+    }
 
     #[test]
     fn buckets_cover_everything_once_and_group_lengths() {

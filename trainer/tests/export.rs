@@ -1,9 +1,10 @@
-//! The exported ONNX graph, run by the server's tract backend, gives the burn model's
+//! The exported ONNX graph, run by the server's tract backend and by ONNX Runtime, gives the burn model's
 //! probabilities: padding, clips shorter than the convolutions need, and standardisation
 //! folded into the graph included.
 
 use std::path::{Path, PathBuf};
 
+use prosodia_backend_ort::{OrtBackend, OrtConfig};
 use prosodia_backend_tract::TractBackend;
 use prosodia_dsp::FeatureConfig;
 use prosodia_trainer::artifact::{self, files};
@@ -97,13 +98,31 @@ fn onnx_matches_burn_on_padded_batches() -> anyhow::Result<()> {
         let alone = backend.run(&clips[i], 1, lengths[i], f, &[lens[i]])?;
         for c in 0..6 {
             let g = got[i * 6 + c];
-            assert!((g - w[c]).abs() < 2e-4, "clip {i} class {c}: onnx {g} vs burn {}", w[c]);
+            assert!((g - w[c]).abs() < 1e-4, "clip {i} class {c}: onnx {g} vs burn {}", w[c]);
             assert!(
-                (alone[c] - w[c]).abs() < 2e-4,
+                (alone[c] - w[c]).abs() < 1e-4,
                 "clip {i} alone, class {c}: onnx {} vs burn {}",
                 alone[c],
                 w[c]
             );
+        }
+    }
+
+    // ONNX Runtime on the same padded batch, when the runtime library is here.
+    let Some(lib) = std::env::var_os("ORT_DYLIB_PATH").filter(|v| !v.is_empty()) else {
+        eprintln!(
+            "skipping the ONNX Runtime leg: ORT_DYLIB_PATH not set \
+             (export ORT_DYLIB_PATH=\"$(scripts/install-onnxruntime.sh)\")"
+        );
+        return Ok(());
+    };
+    let config = OrtConfig { library_path: Some(lib.into()), ..OrtConfig::default() };
+    let ort = OrtBackend::load(&out.join(files::ONNX), &config)?;
+    let got = ort.run(&batch, clips.len(), t, f, &lens)?;
+    for (i, w) in want.iter().enumerate() {
+        for c in 0..6 {
+            let g = got[i * 6 + c];
+            assert!((g - w[c]).abs() < 1e-4, "clip {i} class {c}: ORT {g} vs burn {}", w[c]);
         }
     }
     Ok(())

@@ -148,7 +148,7 @@ struct Classified {
 
 /// The model input for decoded audio: `(values, frames, width)`.
 fn model_input(model: &LoadedModel, audio: &Audio) -> Result<(Vec<f32>, usize, usize)> {
-    with_extractor(&model.features, |ex| match model.manifest.extractor {
+    with_extractor(&model.features, |ex| match model.manifest.input.kind {
         InputKind::Frames => {
             let (signal, rate) = ex.preprocess(audio)?;
             let spectral = ex.spectral(&signal, rate)?;

@@ -7,8 +7,11 @@ use prosodia_server::{Args, Config, ServerBuilder, backends, telemetry};
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let config = Config::load(&args)?;
+    let mut config = Config::load(&args)?;
     telemetry::init(&config)?;
+    if config.models.is_none() {
+        config.models = bundled_models();
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -24,6 +27,22 @@ fn main() -> anyhow::Result<()> {
         server.serve(listener, shutdown_signal()).await?;
         Ok(())
     })
+}
+
+/// The repository to serve when none is configured: `./models` when run from a checkout (the
+/// bundled default model lives there), else the checkout this binary was built from.
+fn bundled_models() -> Option<std::path::PathBuf> {
+    let built_from = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models");
+    let found = [std::path::PathBuf::from("models"), built_from].into_iter().find(|p| p.is_dir());
+    match &found {
+        Some(dir) => {
+            tracing::info!(models = %dir.display(), "no --models given; serving the bundled repository")
+        }
+        None => tracing::warn!(
+            "no --models given and no bundled models/ folder found; Classify needs a model"
+        ),
+    }
+    found
 }
 
 /// Completes on SIGINT (Ctrl-C) or, on Unix, SIGTERM.

@@ -84,7 +84,8 @@ fn info(name: &str, version: u32, e: &VersionEntry) -> pb::ModelInfo {
     if let Some(m) = &e.manifest {
         out.labels.clone_from(&m.labels);
         out.backend.clone_from(&m.backend);
-        out.extractor = m.extractor.as_str().to_owned();
+        out.extractor.clone_from(&m.extractor);
+        out.input_kind = m.input.kind.as_str().to_owned();
         out.description.clone_from(&m.description);
         out.stream_window_seconds = m.streaming.window_seconds;
         out.stream_hop_seconds = m.streaming.hop_seconds;

@@ -113,9 +113,12 @@ pub struct ModelManifest {
     /// Backend name (`tract`, `ort`, or a plugin's name).
     #[serde(default = "default_backend")]
     pub backend: String,
-    /// The features the model consumes.
+    /// The feature-extractor plugin that feeds the model (`cpu`, the built-in one, by default).
+    #[serde(default = "default_extractor")]
+    pub extractor: String,
+    /// What the model reads from the extractor.
     #[serde(default)]
-    pub extractor: InputKind,
+    pub input: InputDecl,
     /// Free-form description.
     #[serde(default)]
     pub description: String,
@@ -137,11 +140,43 @@ fn default_backend() -> String {
     "tract".to_owned()
 }
 
+fn default_extractor() -> String {
+    BUILTIN_EXTRACTOR.to_owned()
+}
+
+/// The name of the built-in CPU feature extractor.
+pub const BUILTIN_EXTRACTOR: &str = "cpu";
+
+/// The `[input]` table of `model.toml`: which features the model reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct InputDecl {
+    /// Frame matrices or the 46 utterance features.
+    pub kind: InputKind,
+    /// Columns per frame the model was trained on; 0 leaves the check to the backend.
+    pub width: usize,
+    /// Fewest frames the model accepts; the trainer's graphs pad shorter inputs themselves.
+    pub min_frames: usize,
+}
+
+impl Default for InputDecl {
+    fn default() -> Self {
+        Self { kind: InputKind::Frames, width: 0, min_frames: 1 }
+    }
+}
+
 impl ModelManifest {
     /// Parses and checks `model.toml` text.
     pub fn from_toml(text: &str) -> Result<Self> {
-        let m: Self =
+        let mut m: Self =
             toml::from_str(text).map_err(|e| Error::Repository(format!("model.toml: {e}")))?;
+        // Manifests written before extractor plugins named the input kind in `extractor`.
+        for (legacy, kind) in [("frames", InputKind::Frames), ("utterance", InputKind::Utterance)] {
+            if m.extractor == legacy {
+                m.extractor = default_extractor();
+                m.input.kind = kind;
+            }
+        }
         if m.labels.len() < 2 {
             return Err(Error::Repository(format!(
                 "model.toml: labels has {} entries; a classifier needs at least 2",
@@ -413,6 +448,13 @@ impl Repository {
     fn load_dir(&self, name: &str, version: u32, dir: &Path) -> Result<LoadedModel> {
         let manifest = read_manifest(dir)?;
         let features = read_features(dir)?;
+        if manifest.extractor != BUILTIN_EXTRACTOR {
+            return Err(Error::Repository(format!(
+                "extractor {:?} named in {} is not available in this server (available: {BUILTIN_EXTRACTOR})",
+                manifest.extractor,
+                dir.join("model.toml").display()
+            )));
+        }
         let backend = self.backends.get(&manifest.backend).ok_or_else(|| {
             Error::Repository(format!(
                 "backend {:?} named in {} is not available in this server (available: {})",
@@ -472,10 +514,16 @@ fn check_width(
     manifest: &ModelManifest,
     features: &FeatureProfile,
 ) -> Result<()> {
-    let expected = match manifest.extractor {
+    let expected = match manifest.input.kind {
         InputKind::Frames => features.config.frame_width(),
         InputKind::Utterance => prosodia_dsp::utterance::COUNT,
     };
+    if manifest.input.width != 0 && manifest.input.width != expected {
+        return Err(Error::Repository(format!(
+            "model.toml says the model reads {} columns but feature configuration {:?} gives {expected}",
+            manifest.input.width, features.config.name
+        )));
+    }
     let inputs = runner.inputs();
     let declared = inputs
         .iter()
@@ -484,9 +532,9 @@ fn check_width(
         .filter(|&w| w > 0);
     match declared {
         Some(w) if usize::try_from(w).ok() != Some(expected) => Err(Error::Repository(format!(
-            "the model takes {w} features per frame but its {} extractor with feature configuration {:?} \
+            "the model takes {w} features per frame but its {} input with feature configuration {:?} \
              produces {expected}",
-            manifest.extractor.as_str(),
+            manifest.input.kind.as_str(),
             features.config.name
         ))),
         _ => Ok(()),

@@ -447,7 +447,8 @@ async fn models_can_be_listed_described_unloaded_and_loaded_with_health_followin
         .into_inner();
     assert_eq!(info.version, 2);
     assert_eq!(info.labels, LABELS.to_vec());
-    assert_eq!((info.backend.as_str(), info.extractor.as_str()), ("fixed", "frames"));
+    assert_eq!((info.backend.as_str(), info.extractor.as_str()), ("fixed", "cpu"));
+    assert_eq!(info.input_kind, "frames");
     assert_eq!((info.stream_window_seconds, info.stream_hop_seconds), (2.0, 0.5));
     let fc = info.feature_config.unwrap();
     assert_eq!(fc.name, "seed");
