@@ -204,6 +204,33 @@ pub struct FeatureConfig {
     pub rolloff_percent: f32,
     /// The per-frame features a model consumes, in column order.
     pub frame_features: Vec<FrameFeature>,
+    /// Per-utterance normalisation of the frame matrix (omitted from TOML when `none`).
+    #[serde(skip_serializing_if = "FrameNorm::is_none")]
+    pub frame_norm: FrameNorm,
+}
+
+/// Per-utterance normalisation of each frame-matrix column, applied after extraction.
+///
+/// Subtracting each clip's own column means (cepstral mean normalisation, for MFCCs) removes
+/// what is constant over a clip, such as the speaker's vocal tract and the channel, which is
+/// what a speaker-independent model should not learn from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum FrameNorm {
+    /// Frames as extracted.
+    #[default]
+    None,
+    /// Each column minus its mean over the clip's frames.
+    Mean,
+    /// Each column minus its mean, divided by its standard deviation over the clip.
+    MeanVar,
+}
+
+impl FrameNorm {
+    /// Whether this is [`FrameNorm::None`].
+    pub fn is_none(&self) -> bool {
+        *self == FrameNorm::None
+    }
 }
 
 impl Default for FeatureConfig {
@@ -222,6 +249,7 @@ impl FeatureConfig {
             mel: Mel::default(),
             pitch: Pitch::default(),
             rolloff_percent: 0.85,
+            frame_norm: FrameNorm::None,
             frame_features: vec![
                 FrameFeature::Mfcc,
                 FrameFeature::MfccDelta,
@@ -244,6 +272,7 @@ impl FeatureConfig {
             pitch: Pitch::default(),
             rolloff_percent: 0.85,
             frame_features: vec![FrameFeature::LogmelDb],
+            frame_norm: FrameNorm::None,
         }
     }
 

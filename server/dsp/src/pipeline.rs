@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 
 use crate::config::FeatureConfig;
-use crate::config::FrameFeature;
+use crate::config::{FrameFeature, FrameNorm};
 use crate::error::{Error, ErrorKind, Result};
 use crate::praat::{self, VoiceReport};
 use crate::preprocess::Preprocessor;
@@ -196,7 +196,31 @@ impl Extractor {
             }
             col += feature.width(&self.config);
         }
+        normalize_columns(&mut out, self.config.frame_norm);
         out
+    }
+}
+
+/// Applies a per-utterance column normalisation in place (statistics in f64).
+fn normalize_columns(m: &mut Matrix, norm: FrameNorm) {
+    if norm == FrameNorm::None || m.rows == 0 {
+        return;
+    }
+    let (rows, cols) = (m.rows, m.cols);
+    for c in 0..cols {
+        let column = || m.data.iter().skip(c).step_by(cols).map(|&v| f64::from(v));
+        let mean = column().sum::<f64>() / rows as f64;
+        let scale = match norm {
+            FrameNorm::MeanVar => {
+                let var = column().map(|v| (v - mean) * (v - mean)).sum::<f64>() / rows as f64;
+                // A constant column stays at zero rather than blowing up.
+                if var > 1e-12 { 1.0 / var.sqrt() } else { 1.0 }
+            }
+            _ => 1.0,
+        };
+        for v in m.data.iter_mut().skip(c).step_by(cols) {
+            *v = ((f64::from(*v) - mean) * scale) as f32;
+        }
     }
 }
 
@@ -236,4 +260,44 @@ pub fn summarize(
         jitter_local: voice.jitter_local,
         shimmer_local: voice.shimmer_local,
     })
+}
+
+#[cfg(test)]
+mod frame_norm_tests {
+    use super::*;
+
+    fn matrix() -> Matrix {
+        // Column 0 varies, column 1 is constant.
+        Matrix { rows: 4, cols: 2, data: vec![1.0, 5.0, 2.0, 5.0, 3.0, 5.0, 6.0, 5.0] }
+    }
+
+    #[test]
+    fn mean_removes_each_columns_clip_mean() {
+        let mut m = matrix();
+        normalize_columns(&mut m, FrameNorm::Mean);
+        assert_eq!(m.data, vec![-2.0, 0.0, -1.0, 0.0, 0.0, 0.0, 3.0, 0.0]);
+    }
+
+    #[test]
+    fn meanvar_gives_unit_variance_and_leaves_constant_columns_at_zero() {
+        let mut m = matrix();
+        normalize_columns(&mut m, FrameNorm::MeanVar);
+        let col0: Vec<f64> = m.data.iter().step_by(2).map(|&v| f64::from(v)).collect();
+        let var = col0.iter().map(|v| v * v).sum::<f64>() / 4.0;
+        assert!((var - 1.0).abs() < 1e-6, "variance {var}");
+        assert!(m.data.iter().skip(1).step_by(2).all(|&v| v == 0.0));
+    }
+
+    #[test]
+    fn none_is_the_identity_and_is_left_out_of_toml() {
+        let mut m = matrix();
+        normalize_columns(&mut m, FrameNorm::None);
+        assert_eq!(m, matrix());
+        let toml = FeatureConfig::seed().to_toml().unwrap_or_default();
+        assert!(!toml.contains("frame_norm"), "{toml}");
+        let mut c = FeatureConfig::seed();
+        c.frame_norm = FrameNorm::MeanVar;
+        let back = FeatureConfig::from_toml(&c.to_toml().unwrap_or_default());
+        assert_eq!(back.ok().map(|b| b.frame_norm), Some(FrameNorm::MeanVar));
+    }
 }
