@@ -5,6 +5,38 @@
 //! reads both into [`Args`]), the TOML file named by `--config`, then the defaults of
 //! [`Config`]. Parsing ([`Args`], the TOML) only validates syntax; [`Config::validate`] checks
 //! ranges and relations once everything is merged, so every source gets the same checks.
+//!
+//! # Every key
+//!
+//! Each TOML key has a flag `--key-with-dashes` and an environment variable
+//! `PROSODIA_KEY_IN_CAPITALS` (e.g. `max_queued`, `--max-queued`, `PROSODIA_MAX_QUEUED`).
+//!
+//! | key | default | meaning |
+//! | --- | --- | --- |
+//! | `listen` | `127.0.0.1:50051` | gRPC listen address |
+//! | `metrics_listen` | unset (off) | address of the Prometheus endpoint `GET /metrics` (plain HTTP) |
+//! | `models` | unset | model repository folder of `<name>/<version>/` |
+//! | `plugin_dir` | unset | folder of plugin libraries |
+//! | `default_model` | unset | model used when a request names none |
+//! | `max_message_bytes` | 67108864 | largest gRPC message accepted or sent |
+//! | `max_audio_seconds` | 600 | longest audio accepted |
+//! | `request_timeout_seconds` | 120 | per-request deadline |
+//! | `workers` | 0 (one per core) | concurrent decode/extract/infer jobs |
+//! | `max_queued` | 256 | requests that may wait for a worker |
+//! | `shutdown_grace_seconds` | 30 | after SIGTERM/SIGINT, how long requests in flight may run before the server exits anyway |
+//! | `admin_token` | unset | bearer token for the Models service's LoadModel, UnloadModel and ReloadPlugin |
+//! | `admin_token_file` | unset | file holding the admin token (surrounding whitespace is trimmed); use instead of `admin_token` to keep it out of the process list |
+//! | `allow_unauthenticated_admin` | false | with no admin token, let anyone call the mutating Models calls (trusted networks, development) |
+//! | `tls_cert` | unset | PEM certificate chain; with `tls_key`, the gRPC port speaks TLS only |
+//! | `tls_key` | unset | PEM private key of `tls_cert` |
+//! | `log` | `info` | log filter (`tracing_subscriber::EnvFilter` syntax) |
+//! | `log_json` | false | log as JSON lines |
+//!
+//! The mutating Models calls are closed by default: with neither `admin_token` nor
+//! `allow_unauthenticated_admin = true` they answer PERMISSION_DENIED and say how to enable
+//! them. Loading and unloading models changes what every client gets and costs memory and CPU,
+//! and the server may listen on a shared network, so the safe default is off; read-only calls
+//! (ListModels, GetModel, ListPlugins) and the Emotion service stay open.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -22,8 +54,9 @@ use crate::error::{Error, Result};
 pub struct Config {
     /// gRPC listen address (`listen`, `--listen`, `PROSODIA_LISTEN`).
     pub listen: SocketAddr,
-    /// Metrics (Prometheus) listen address; `None` disables metrics. Not served yet: the key
-    /// is accepted so deployments can set it now.
+    /// Metrics (Prometheus) listen address (`metrics_listen`, `--metrics-listen`,
+    /// `PROSODIA_METRICS_LISTEN`); `None` disables metrics. Serves `GET /metrics` over plain
+    /// HTTP, see [`crate::metrics`].
     pub metrics_listen: Option<SocketAddr>,
     /// Model repository: `<name>/<version>/` folders (`models`, `--models`, `PROSODIA_MODELS`).
     pub models: Option<PathBuf>,
@@ -42,6 +75,23 @@ pub struct Config {
     pub workers: usize,
     /// Requests allowed to wait for a worker before new ones are refused as UNAVAILABLE.
     pub max_queued: usize,
+    /// After SIGTERM or SIGINT, how long requests in flight may still run, in seconds, before
+    /// the server exits anyway (`shutdown_grace_seconds`). New connections are refused at once.
+    pub shutdown_grace_seconds: f64,
+    /// Bearer token that LoadModel, UnloadModel and ReloadPlugin require in the `authorization`
+    /// metadata (`admin_token`, `--admin-token`, `PROSODIA_ADMIN_TOKEN`).
+    pub admin_token: Option<Secret>,
+    /// File holding the admin token, trimmed (`admin_token_file`, `--admin-token-file`,
+    /// `PROSODIA_ADMIN_TOKEN_FILE`); exclusive with `admin_token`.
+    pub admin_token_file: Option<PathBuf>,
+    /// With no admin token, allow the mutating Models calls without authentication
+    /// (`allow_unauthenticated_admin`); when false they are refused with PERMISSION_DENIED.
+    pub allow_unauthenticated_admin: bool,
+    /// PEM certificate chain for TLS on the gRPC port (`tls_cert`, `--tls-cert`,
+    /// `PROSODIA_TLS_CERT`); needs `tls_key`.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for `tls_cert` (`tls_key`, `--tls-key`, `PROSODIA_TLS_KEY`).
+    pub tls_key: Option<PathBuf>,
     /// Log filter in `tracing_subscriber::EnvFilter` syntax, e.g. `info,prosodia_server=debug`.
     pub log: String,
     /// Log as JSON lines instead of human-readable text.
@@ -61,6 +111,12 @@ impl Default for Config {
             request_timeout_seconds: 120.0,
             workers: 0,
             max_queued: 256,
+            shutdown_grace_seconds: 30.0,
+            admin_token: None,
+            admin_token_file: None,
+            allow_unauthenticated_admin: false,
+            tls_cert: None,
+            tls_key: None,
             log: "info".to_owned(),
             log_json: false,
         }
@@ -81,7 +137,7 @@ pub struct Args {
     /// gRPC listen address [default: 127.0.0.1:50051].
     #[arg(long, env = "PROSODIA_LISTEN", value_name = "ADDR")]
     pub listen: Option<SocketAddr>,
-    /// Metrics listen address (reserved; metrics are not served yet).
+    /// Prometheus metrics listen address (`GET /metrics`); unset disables metrics.
     #[arg(long, env = "PROSODIA_METRICS_LISTEN", value_name = "ADDR")]
     pub metrics_listen: Option<SocketAddr>,
     /// Model repository folder (`<name>/<version>/model.onnx`, `features.toml`, `model.toml`).
@@ -108,6 +164,24 @@ pub struct Args {
     /// Requests that may wait for a worker [default: 256].
     #[arg(long, env = "PROSODIA_MAX_QUEUED", value_name = "N")]
     pub max_queued: Option<usize>,
+    /// Seconds that requests in flight may run after SIGTERM/SIGINT [default: 30].
+    #[arg(long, env = "PROSODIA_SHUTDOWN_GRACE_SECONDS", value_name = "SECONDS")]
+    pub shutdown_grace_seconds: Option<f64>,
+    /// Bearer token required by LoadModel, UnloadModel and ReloadPlugin.
+    #[arg(long, env = "PROSODIA_ADMIN_TOKEN", value_name = "TOKEN", hide_env_values = true)]
+    pub admin_token: Option<Secret>,
+    /// File holding the admin token (instead of --admin-token).
+    #[arg(long, env = "PROSODIA_ADMIN_TOKEN_FILE", value_name = "FILE")]
+    pub admin_token_file: Option<PathBuf>,
+    /// Without an admin token, allow LoadModel, UnloadModel and ReloadPlugin unauthenticated.
+    #[arg(long, env = "PROSODIA_ALLOW_UNAUTHENTICATED_ADMIN", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub allow_unauthenticated_admin: Option<bool>,
+    /// PEM certificate chain: serve gRPC over TLS (needs --tls-key).
+    #[arg(long, env = "PROSODIA_TLS_CERT", value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert.
+    #[arg(long, env = "PROSODIA_TLS_KEY", value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
     /// Log filter, e.g. `info` or `debug,h2=info` [default: info].
     #[arg(long, env = "PROSODIA_LOG", value_name = "FILTER")]
     pub log: Option<String>,
@@ -163,6 +237,12 @@ impl Config {
         set(&mut self.request_timeout_seconds, &args.request_timeout_seconds);
         set(&mut self.workers, &args.workers);
         set(&mut self.max_queued, &args.max_queued);
+        set(&mut self.shutdown_grace_seconds, &args.shutdown_grace_seconds);
+        set_opt(&mut self.admin_token, &args.admin_token);
+        set_opt(&mut self.admin_token_file, &args.admin_token_file);
+        set(&mut self.allow_unauthenticated_admin, &args.allow_unauthenticated_admin);
+        set_opt(&mut self.tls_cert, &args.tls_cert);
+        set_opt(&mut self.tls_key, &args.tls_key);
         set(&mut self.log, &args.log);
         set(&mut self.log_json, &args.log_json);
     }
@@ -188,7 +268,62 @@ impl Config {
         if self.default_model.as_deref() == Some("") {
             return bad("default_model is empty: leave it unset instead".to_owned());
         }
+        if !(self.shutdown_grace_seconds.is_finite() && self.shutdown_grace_seconds >= 0.0) {
+            return bad(format!(
+                "shutdown_grace_seconds = {} must be zero or a positive number",
+                self.shutdown_grace_seconds
+            ));
+        }
+        if self.metrics_listen.is_some_and(|m| m == self.listen && m.port() != 0) {
+            return bad(format!(
+                "metrics_listen = {} is the gRPC listen address; pick another port",
+                self.listen
+            ));
+        }
+        match (&self.admin_token, &self.admin_token_file) {
+            (Some(_), Some(_)) => {
+                return bad("admin_token and admin_token_file are both set: use one".to_owned());
+            }
+            (Some(t), None) if t.expose().trim().is_empty() => {
+                return bad("admin_token is empty: set a token or leave it unset".to_owned());
+            }
+            _ => {}
+        }
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(_), None) => {
+                return bad("tls_cert is set but tls_key is missing: set tls_key (--tls-key, \
+                            PROSODIA_TLS_KEY) to the certificate's PEM private key"
+                    .to_owned());
+            }
+            (None, Some(_)) => {
+                return bad("tls_key is set but tls_cert is missing: set tls_cert (--tls-cert, \
+                            PROSODIA_TLS_CERT) to the PEM certificate chain"
+                    .to_owned());
+            }
+            _ => {}
+        }
         Ok(())
+    }
+
+    /// The admin token from `admin_token` or the file `admin_token_file` (trimmed), if any.
+    pub fn resolve_admin_token(&self) -> Result<Option<Secret>> {
+        if let Some(t) = &self.admin_token {
+            return Ok(Some(Secret::new(t.expose().trim())));
+        }
+        let Some(path) = &self.admin_token_file else { return Ok(None) };
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Error::Config(format!("admin_token_file: reading {}: {e}", path.display()))
+        })?;
+        let token = text.trim();
+        if token.is_empty() {
+            return Err(Error::Config(format!("admin_token_file {} is empty", path.display())));
+        }
+        Ok(Some(Secret::new(token)))
+    }
+
+    /// The shutdown grace period.
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_secs_f64(self.shutdown_grace_seconds)
     }
 
     /// The per-request deadline.
@@ -203,6 +338,37 @@ impl Config {
         } else {
             std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
         }
+    }
+}
+
+/// A secret string (the admin token): `Debug` never shows it, so logging a [`Config`] or
+/// [`Args`] cannot leak it.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps `value`.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The secret itself.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+        Ok(Self::new(s))
     }
 }
 
@@ -245,5 +411,41 @@ mod tests {
         let config = Config { max_audio_seconds: -1.0, ..Config::default() };
         let err = config.validate().unwrap_err().to_string();
         assert!(err.contains("max_audio_seconds"), "{err}");
+    }
+
+    #[test]
+    fn tls_needs_both_files_and_names_the_missing_one() {
+        let config = Config { tls_cert: Some("cert.pem".into()), ..Config::default() };
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("tls_key is missing"), "{err}");
+        let config = Config { tls_key: Some("key.pem".into()), ..Config::default() };
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("tls_cert is missing"), "{err}");
+    }
+
+    #[test]
+    fn admin_token_comes_from_a_flag_or_a_file_and_never_shows_in_debug() {
+        let args =
+            Args::try_parse_from(["prosodia-server", "--admin-token", "s3cret", "--tls-cert", "c"])
+                .unwrap();
+        assert!(!format!("{args:?}").contains("s3cret"));
+        let mut config = Config::default();
+        config.apply(&args);
+        assert!(!format!("{config:?}").contains("s3cret"));
+        assert_eq!(config.resolve_admin_token().unwrap().unwrap().expose(), "s3cret");
+        assert!(config.validate().unwrap_err().to_string().contains("tls_key"));
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("token");
+        std::fs::write(&path, "from-file\n").unwrap();
+        let config = Config { admin_token_file: Some(path.clone()), ..Config::default() };
+        assert_eq!(config.resolve_admin_token().unwrap().unwrap().expose(), "from-file");
+        let both = Config { admin_token: Some(Secret::new("x")), ..config };
+        assert!(both.validate().unwrap_err().to_string().contains("admin_token_file"));
+        let text = "admin_token = \"t\"\nallow_unauthenticated_admin = true\nshutdown_grace_seconds = 2.5\n";
+        let config = Config::from_toml(text).unwrap();
+        assert_eq!(config.admin_token.unwrap().expose(), "t");
+        assert!(config.allow_unauthenticated_admin);
+        assert_eq!(config.shutdown_grace_seconds, 2.5);
     }
 }

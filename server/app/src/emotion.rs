@@ -68,6 +68,8 @@ impl EmotionService {
         let mut timings = out.timings;
         timings.queue_ms = ms(queue);
         timings.total_ms = ms(started.elapsed());
+        self.state.metrics.observe_timings(&timings);
+        self.state.metrics.observe_batch(&model.name, 1);
         tracing::info!(model = %model.name, version = model.version, label = %out.label, "classified");
         Ok(pb::ClassifyResponse {
             label: out.label,
@@ -93,6 +95,7 @@ impl EmotionService {
         if let Some(t) = resp.timings.as_mut() {
             t.queue_ms = ms(queue);
             t.total_ms = ms(started.elapsed());
+            self.state.metrics.observe_timings(t);
         }
         Ok(resp)
     }

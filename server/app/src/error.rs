@@ -29,6 +29,12 @@ pub enum Error {
     /// built-in plugin).
     #[error("{0}")]
     Precondition(String),
+    /// The call needs credentials that were missing or wrong (the admin token).
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// The call is disabled by the server's configuration; the message says how to enable it.
+    #[error("{0}")]
+    PermissionDenied(String),
     /// An operation the server does not support (yet).
     #[error("{0}")]
     Unsupported(String),

@@ -10,14 +10,21 @@
 //! status. [`config`] merges the TOML file, environment and flags. [`server::ServerBuilder`]
 //! wires the services with health (overall, per service and per model), reflection (v1 and
 //! v1alpha), message-size and duration limits, a per-request deadline and graceful shutdown.
-//! Streaming, dynamic batching and metrics are planned to slot into [`work`] and [`emotion`].
+//! [`rpc`] is the middleware in front of every service (request id, span, request metrics);
+//! [`metrics`] serves Prometheus metrics on their own port; [`auth`] guards the mutating
+//! Models calls with a bearer token; TLS and the shutdown grace period are set up in
+//! [`server`]. Streaming and dynamic batching are planned to slot into [`work`] and
+//! [`emotion`].
 
+pub mod auth;
 pub mod backends;
 pub mod config;
 pub mod emotion;
 mod error;
+pub mod metrics;
 pub mod models;
 pub mod repository;
+pub mod rpc;
 pub mod runner;
 pub mod server;
 pub mod status;

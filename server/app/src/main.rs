@@ -1,5 +1,6 @@
 //! The `prosodia-server` binary: reads the configuration, starts logging, binds the listen
-//! address and serves until SIGINT or SIGTERM.
+//! address and serves until SIGINT or SIGTERM, then drains for at most
+//! `shutdown_grace_seconds` and exits.
 
 use anyhow::Context;
 use clap::Parser;
@@ -16,7 +17,7 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting tokio")?;
-    runtime.block_on(async move {
+    let result = runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("binding {}", config.listen))?;
@@ -25,8 +26,12 @@ fn main() -> anyhow::Result<()> {
             server = server.backend(backend);
         }
         server.serve(listener, shutdown_signal()).await?;
-        Ok(())
-    })
+        anyhow::Ok(())
+    });
+    // `serve` has already waited out the shutdown grace period: work still running (requests
+    // abandoned after it) must not keep the process alive.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(500));
+    result
 }
 
 /// The repository to serve when none is configured: `./models` when run from a checkout (the

@@ -2,7 +2,8 @@
 //! the plugin list.
 //!
 //! Loading reads files and builds a runner, so it runs on the blocking pool; every change of
-//! a model's state is followed by an update of its health status.
+//! a model's state is followed by an update of its health status. LoadModel, UnloadModel and
+//! ReloadPlugin first pass [`crate::auth::AdminAccess::check`]; the other calls are open.
 
 use std::sync::Arc;
 
@@ -189,6 +190,7 @@ impl pb::models_server::Models for ModelsService {
         &self,
         request: Request<pb::LoadModelRequest>,
     ) -> Result<Response<pb::LoadModelResponse>, Status> {
+        self.state.admin.check(request.metadata(), "LoadModel")?;
         let req = request.into_inner();
         if req.name.is_empty() {
             return Err(
@@ -203,6 +205,7 @@ impl pb::models_server::Models for ModelsService {
         &self,
         request: Request<pb::UnloadModelRequest>,
     ) -> Result<Response<pb::UnloadModelResponse>, Status> {
+        self.state.admin.check(request.metadata(), "UnloadModel")?;
         let req = request.into_inner();
         let unloaded_versions = self.state.repo.unload(&req.name, req.version)?;
         self.state.update_model_health(&req.name).await;
@@ -221,6 +224,7 @@ impl pb::models_server::Models for ModelsService {
         &self,
         request: Request<pb::ReloadPluginRequest>,
     ) -> Result<Response<pb::ReloadPluginResponse>, Status> {
+        self.state.admin.check(request.metadata(), "ReloadPlugin")?;
         let name = request.into_inner().name;
         match self.plugins().into_iter().find(|p| p.name == name) {
             Some(p) if p.builtin => Err(Error::Precondition(format!(

@@ -1,24 +1,36 @@
 //! Assembling and running the gRPC server: shared state, the services, health, reflection,
-//! limits and graceful shutdown.
+//! limits, the per-RPC middleware, metrics, TLS and graceful shutdown.
+//!
+//! # Shutdown
+//!
+//! When the `shutdown` future completes (SIGTERM or SIGINT in the binary), the server closes
+//! its listening socket at once (new connections are refused), reports NOT_SERVING, and tells
+//! every open connection to finish (HTTP/2 GOAWAY: requests in flight run to completion, new
+//! ones on that connection are refused). It returns when the last connection is done, or
+//! when `shutdown_grace_seconds` have passed, whichever comes first; after the grace period
+//! the requests still running are abandoned (logged with their count). The metrics endpoint
+//! stays up until then, so the drain can be watched.
 
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use prosodia_dsp::decode::DecodeLimits;
 use prosodia_proto::pb;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
-use tonic::codegen::http;
-use tonic::transport::Server;
+use tonic::transport::{Identity, Server, ServerTlsConfig};
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 
+use crate::auth::AdminAccess;
 use crate::config::Config;
 use crate::emotion::EmotionService;
 use crate::error::{Error, Result};
+use crate::metrics::Metrics;
 use crate::models::ModelsService;
 use crate::repository::Repository;
+use crate::rpc::RpcLayer;
 use crate::runner::Backend;
 use crate::work::Workers;
 
@@ -40,6 +52,10 @@ pub struct AppState {
     pub default_model: Option<String>,
     /// Health statuses.
     pub health: HealthReporter,
+    /// Prometheus metrics.
+    pub metrics: Arc<Metrics>,
+    /// Who may call the mutating Models calls.
+    pub admin: AdminAccess,
 }
 
 impl AppState {
@@ -73,6 +89,14 @@ impl AppState {
             ServingStatus::NotServing
         };
         self.health.set_service_status(model_health_name(model), status).await;
+        if let Ok(snapshot) = self.repo.snapshot() {
+            let loaded = snapshot
+                .iter()
+                .flat_map(|(_, versions)| versions.iter())
+                .filter(|(_, e)| e.loaded.is_some())
+                .count();
+            self.metrics.set_models_loaded(loaded);
+        }
     }
 }
 
@@ -81,12 +105,20 @@ impl AppState {
 pub struct ServerBuilder {
     config: Config,
     backends: Vec<Arc<dyn Backend>>,
+    metrics_listener: Option<TcpListener>,
 }
 
 impl ServerBuilder {
     /// A server for `config` with no model backends.
     pub fn new(config: Config) -> Self {
-        Self { config, backends: Vec::new() }
+        Self { config, backends: Vec::new(), metrics_listener: None }
+    }
+
+    /// Serves metrics on this already-bound listener instead of binding `metrics_listen`
+    /// (tests bind port 0 and read the address back).
+    pub fn metrics_listener(mut self, listener: TcpListener) -> Self {
+        self.metrics_listener = Some(listener);
+        self
     }
 
     /// Adds a model backend (selected by `model.toml`'s `backend` key).
@@ -96,7 +128,8 @@ impl ServerBuilder {
     }
 
     /// Serves on `listener` until `shutdown` completes, then stops accepting connections,
-    /// reports NOT_SERVING and drains the requests in flight.
+    /// reports NOT_SERVING and drains the requests in flight for at most
+    /// `shutdown_grace_seconds` (see the module docs).
     pub async fn serve(
         self,
         listener: TcpListener,
@@ -107,9 +140,16 @@ impl ServerBuilder {
         if let Some(dir) = &config.plugin_dir {
             tracing::warn!(dir = %dir.display(), "plugin libraries are not loaded yet; only built-in backends are used");
         }
-        if let Some(addr) = &config.metrics_listen {
-            tracing::warn!(%addr, "metrics are not served yet; metrics_listen is ignored");
-        }
+        let admin = AdminAccess::from_config(&config)?;
+        let tls = tls_config(&config)?;
+        let metrics = Arc::new(Metrics::new());
+        let metrics_listener = match (self.metrics_listener, config.metrics_listen) {
+            (Some(l), _) => Some(l),
+            (None, Some(addr)) => Some(TcpListener::bind(addr).await.map_err(|e| {
+                Error::Config(format!("metrics_listen = {addr}: cannot bind: {e}"))
+            })?),
+            (None, None) => None,
+        };
 
         let (health, health_service) = tonic_health::server::health_reporter();
         let repo = Repository::new(config.models.clone(), self.backends);
@@ -124,6 +164,8 @@ impl ServerBuilder {
             limits,
             default_model: config.default_model.clone(),
             health: health.clone(),
+            metrics: metrics.clone(),
+            admin,
         });
         load_all(&state).await?;
 
@@ -147,31 +189,91 @@ impl ServerBuilder {
             .build_v1alpha()
             .map_err(|e| Error::Internal(format!("reflection v1alpha: {e}")))?;
 
+        let (stop_metrics, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
+        let metrics_task = match metrics_listener {
+            Some(l) => {
+                let addr = l
+                    .local_addr()
+                    .map_err(|e| Error::Internal(format!("metrics listener address: {e}")))?;
+                tracing::info!(%addr, "serving Prometheus metrics on http://{addr}/metrics");
+                Some(tokio::spawn(crate::metrics::serve(l, metrics.clone(), async {
+                    let _ = metrics_stopped.await;
+                })))
+            }
+            None => None,
+        };
+
         let addr =
             listener.local_addr().map_err(|e| Error::Internal(format!("listener address: {e}")))?;
-        tracing::info!(%addr, workers = config.worker_count(), "prosodia-server listening");
+        tracing::info!(%addr, workers = config.worker_count(), tls = tls.is_some(), "prosodia-server listening");
         let reporter = health.clone();
+        let (began, began_rx) = tokio::sync::oneshot::channel::<()>();
         let signal = async move {
             shutdown.await;
             tracing::info!("shutting down: refusing new connections, draining requests in flight");
+            let _ = began.send(());
             reporter.set_service_status("", ServingStatus::NotServing).await;
             reporter.set_not_serving::<pb::emotion_server::EmotionServer<EmotionService>>().await;
             reporter.set_not_serving::<pb::models_server::ModelsServer<ModelsService>>().await;
         };
-        Server::builder()
+        let mut builder = Server::builder();
+        if let Some(tls) = tls {
+            builder = builder
+                .tls_config(tls)
+                .map_err(|e| Error::Config(format!("tls_cert / tls_key: {e}")))?;
+        }
+        let grpc = builder
             .timeout(config.request_timeout())
-            .trace_fn(request_span)
+            .layer(RpcLayer::new(metrics.clone()))
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
             .add_service(emotion)
             .add_service(models)
-            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), signal)
-            .await
-            .map_err(|e| Error::Internal(format!("server: {e}")))?;
+            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), signal);
+        let grace = config.shutdown_grace();
+        let grace_over = async move {
+            if began_rx.await.is_err() {
+                std::future::pending::<()>().await;
+            }
+            tokio::time::sleep(grace).await;
+        };
+        let result = tokio::select! {
+            r = grpc => r.map_err(|e| Error::Internal(format!("server: {e}"))),
+            () = grace_over => {
+                tracing::warn!(
+                    in_flight = metrics.in_flight(),
+                    grace_seconds = grace.as_secs_f64(),
+                    "shutdown grace period over; abandoning the requests still in flight"
+                );
+                Ok(())
+            }
+        };
+
+        let _ = stop_metrics.send(());
+        if let Some(task) = metrics_task {
+            match tokio::time::timeout(Duration::from_secs(2), task).await {
+                Ok(Ok(Ok(()))) => {}
+                Ok(Ok(Err(e))) => tracing::warn!(error = %e, "metrics server failed"),
+                Ok(Err(e)) => tracing::warn!(error = %e, "metrics server task failed"),
+                Err(_) => tracing::warn!("metrics server did not stop within 2 s"),
+            }
+        }
+        result?;
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// The TLS setup for `tls_cert` / `tls_key` (both or neither: [`Config::validate`] checks).
+fn tls_config(config: &Config) -> Result<Option<ServerTlsConfig>> {
+    let (Some(cert), Some(key)) = (&config.tls_cert, &config.tls_key) else { return Ok(None) };
+    let read = |key_name: &str, path: &std::path::Path| {
+        std::fs::read(path)
+            .map_err(|e| Error::Config(format!("{key_name}: reading {}: {e}", path.display())))
+    };
+    let identity = Identity::from_pem(read("tls_cert", cert)?, read("tls_key", key)?);
+    Ok(Some(ServerTlsConfig::new().identity(identity)))
 }
 
 /// Loads the newest version of every model in the repository; failures are logged and leave
@@ -186,18 +288,4 @@ async fn load_all(state: &Arc<AppState>) -> Result<()> {
         state.update_model_health(&name).await;
     }
     Ok(())
-}
-
-static NEXT_REQUEST: AtomicU64 = AtomicU64::new(1);
-
-/// One span per RPC carrying a request id: the client's `x-request-id` header when sent,
-/// otherwise a server-generated one.
-fn request_span(req: &http::Request<()>) -> tracing::Span {
-    let id = req
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
-        .unwrap_or_else(|| format!("r{}", NEXT_REQUEST.fetch_add(1, Ordering::Relaxed)));
-    tracing::info_span!("rpc", request_id = %id, method = %req.uri().path())
 }

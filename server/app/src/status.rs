@@ -29,6 +29,8 @@ pub fn code(err: &Error) -> Code {
             RunnerErrorKind::Internal => Code::Internal,
         },
         Error::Unsupported(_) => Code::Unimplemented,
+        Error::Unauthenticated(_) => Code::Unauthenticated,
+        Error::PermissionDenied(_) => Code::PermissionDenied,
         Error::Precondition(_) | Error::Config(_) | Error::Repository(_) => {
             Code::FailedPrecondition
         }

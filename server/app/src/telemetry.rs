@@ -1,5 +1,5 @@
 //! Logging setup: `tracing` with an `EnvFilter`, text or JSON lines. Each RPC runs in a span
-//! with its request id (see [`crate::server`]), so every line a request logs carries it.
+//! with its request id (see [`crate::rpc`]), so every line a request logs carries it.
 
 use tracing_subscriber::EnvFilter;
 

@@ -124,6 +124,9 @@ impl TestServer {
             models: Some(dir.path().to_path_buf()),
             default_model: Some("frames-model".into()),
             workers: 2,
+            // LoadModel/UnloadModel/ReloadPlugin are tested here without a token; the admin
+            // token itself is tested in ops.rs.
+            allow_unauthenticated_admin: true,
             ..Config::default()
         };
         tweak(&mut config);
