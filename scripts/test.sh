@@ -20,4 +20,14 @@ if [ -z "${ORT_DYLIB_PATH:-}" ] && [ "${PROSODIA_SKIP_ORT:-0}" != 1 ]; then
   fi
 fi
 
+# The Python client, its interpreter and grpcurl for server/app/tests/clients.rs (which skip
+# with a printed reason when absent; PROSODIA_SKIP_PYTHON=1 skips the install).
+if [ "${PROSODIA_SKIP_PYTHON:-0}" != 1 ]; then
+  if py_env="$(bash scripts/install-python-clients.sh)"; then
+    eval "$py_env"
+  else
+    echo "test.sh: could not install the Python client; its tests will skip" >&2
+  fi
+fi
+
 cargo test --workspace --locked "$@"

@@ -1,0 +1,1 @@
+"""Generated gRPC stubs for prosodia.v1 (see clients/python/generate.sh); not edited by hand."""
