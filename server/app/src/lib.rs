@@ -10,7 +10,9 @@
 //! status. [`config`] merges the TOML file, environment and flags. [`server::ServerBuilder`]
 //! wires the services with health (overall, per service and per model), reflection (v1 and
 //! v1alpha), message-size and duration limits, a per-request deadline and graceful shutdown.
-//! Streaming, dynamic batching and metrics are planned to slot into [`work`] and [`emotion`].
+//! StreamClassify runs one task per stream (voice-activity splitting, windows, utterances)
+//! whose CPU work goes through the same pool. Dynamic batching and metrics are planned to
+//! slot into [`work`] and [`emotion`].
 
 pub mod backends;
 pub mod config;
@@ -21,6 +23,7 @@ pub mod repository;
 pub mod runner;
 pub mod server;
 pub mod status;
+mod stream;
 pub mod telemetry;
 pub mod work;
 
