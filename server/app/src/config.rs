@@ -92,6 +92,17 @@ pub struct Config {
     pub tls_cert: Option<PathBuf>,
     /// PEM private key for `tls_cert` (`tls_key`, `--tls-key`, `PROSODIA_TLS_KEY`).
     pub tls_key: Option<PathBuf>,
+    /// Longest StreamClassify stream accepted, in seconds of audio; a stream that runs past
+    /// it ends with RESOURCE_EXHAUSTED (`max_stream_seconds`, `--max-stream-seconds`,
+    /// `PROSODIA_MAX_STREAM_SECONDS`).
+    pub max_stream_seconds: f64,
+    /// StreamClassify streams served at once; one more is refused with RESOURCE_EXHAUSTED
+    /// (`max_streams`, `--max-streams`, `PROSODIA_MAX_STREAMS`).
+    pub max_streams: usize,
+    /// Seconds a StreamClassify stream may go without a client message before it ends with
+    /// DEADLINE_EXCEEDED (`stream_idle_timeout_seconds`, `--stream-idle-timeout-seconds`,
+    /// `PROSODIA_STREAM_IDLE_TIMEOUT_SECONDS`).
+    pub stream_idle_timeout_seconds: f64,
     /// Log filter in `tracing_subscriber::EnvFilter` syntax, e.g. `info,prosodia_server=debug`.
     pub log: String,
     /// Log as JSON lines instead of human-readable text.
@@ -117,6 +128,9 @@ impl Default for Config {
             allow_unauthenticated_admin: false,
             tls_cert: None,
             tls_key: None,
+            max_stream_seconds: 3600.0,
+            max_streams: 64,
+            stream_idle_timeout_seconds: 30.0,
             log: "info".to_owned(),
             log_json: false,
         }
@@ -182,6 +196,15 @@ pub struct Args {
     /// PEM private key for --tls-cert.
     #[arg(long, env = "PROSODIA_TLS_KEY", value_name = "FILE")]
     pub tls_key: Option<PathBuf>,
+    /// Longest StreamClassify stream, in seconds of audio [default: 3600].
+    #[arg(long, env = "PROSODIA_MAX_STREAM_SECONDS", value_name = "SECONDS")]
+    pub max_stream_seconds: Option<f64>,
+    /// StreamClassify streams served at once [default: 64].
+    #[arg(long, env = "PROSODIA_MAX_STREAMS", value_name = "N")]
+    pub max_streams: Option<usize>,
+    /// Seconds a stream may send nothing before it is ended [default: 30].
+    #[arg(long, env = "PROSODIA_STREAM_IDLE_TIMEOUT_SECONDS", value_name = "SECONDS")]
+    pub stream_idle_timeout_seconds: Option<f64>,
     /// Log filter, e.g. `info` or `debug,h2=info` [default: info].
     #[arg(long, env = "PROSODIA_LOG", value_name = "FILTER")]
     pub log: Option<String>,
@@ -243,6 +266,9 @@ impl Config {
         set(&mut self.allow_unauthenticated_admin, &args.allow_unauthenticated_admin);
         set_opt(&mut self.tls_cert, &args.tls_cert);
         set_opt(&mut self.tls_key, &args.tls_key);
+        set(&mut self.max_stream_seconds, &args.max_stream_seconds);
+        set(&mut self.max_streams, &args.max_streams);
+        set(&mut self.stream_idle_timeout_seconds, &args.stream_idle_timeout_seconds);
         set(&mut self.log, &args.log);
         set(&mut self.log_json, &args.log_json);
     }
@@ -264,6 +290,17 @@ impl Config {
                 "request_timeout_seconds = {} must be a positive number",
                 self.request_timeout_seconds
             ));
+        }
+        for (key, value) in [
+            ("max_stream_seconds", self.max_stream_seconds),
+            ("stream_idle_timeout_seconds", self.stream_idle_timeout_seconds),
+        ] {
+            if !(value.is_finite() && value > 0.0) {
+                return bad(format!("{key} = {value} must be a positive number"));
+            }
+        }
+        if self.max_streams == 0 {
+            return bad("max_streams = 0 would refuse every stream; use at least 1".to_owned());
         }
         if self.default_model.as_deref() == Some("") {
             return bad("default_model is empty: leave it unset instead".to_owned());
@@ -329,6 +366,11 @@ impl Config {
     /// The per-request deadline.
     pub fn request_timeout(&self) -> Duration {
         Duration::from_secs_f64(self.request_timeout_seconds)
+    }
+
+    /// How long a stream may go without a client message.
+    pub fn stream_idle_timeout(&self) -> Duration {
+        Duration::from_secs_f64(self.stream_idle_timeout_seconds)
     }
 
     /// Worker threads, resolving 0 to the number of cores.
@@ -411,6 +453,26 @@ mod tests {
         let config = Config { max_audio_seconds: -1.0, ..Config::default() };
         let err = config.validate().unwrap_err().to_string();
         assert!(err.contains("max_audio_seconds"), "{err}");
+        let config = Config { max_streams: 0, ..Config::default() };
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("max_streams"), "{err}");
+    }
+
+    #[test]
+    fn stream_limits_come_from_the_file_and_flags() {
+        let config = Config::from_toml("max_stream_seconds = 60.0\nmax_streams = 2\n").unwrap();
+        assert_eq!((config.max_stream_seconds, config.max_streams), (60.0, 2));
+        let args = Args::try_parse_from([
+            "prosodia-server",
+            "--stream-idle-timeout-seconds",
+            "1.5",
+            "--max-streams",
+            "3",
+        ])
+        .unwrap();
+        let config = Config::load(&args).unwrap();
+        assert_eq!(config.stream_idle_timeout(), Duration::from_millis(1500));
+        assert_eq!(config.max_streams, 3);
     }
 
     #[test]

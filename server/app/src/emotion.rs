@@ -1,5 +1,5 @@
 //! The `prosodia.v1.Emotion` service: Classify, ExtractFeatures, and the StreamClassify entry
-//! point.
+//! point (the stream itself lives in `stream.rs`).
 //!
 //! Each handler does only cheap work on the executor (validating fields, resolving the model)
 //! and hands decoding, extraction and inference to [`crate::work::Workers`] as one job, so a
@@ -174,7 +174,7 @@ fn model_input(model: &LoadedModel, audio: &Audio) -> Result<(Vec<f32>, usize, u
 }
 
 /// Classifies scores: every label with its probability, plus the argmax label.
-fn scored(labels: &[String], probs: &[f32]) -> (String, Vec<pb::ClassScore>) {
+pub(crate) fn scored(labels: &[String], probs: &[f32]) -> (String, Vec<pb::ClassScore>) {
     let best = probs.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map_or(0, |(i, _)| i);
     let scores = labels
         .iter()
@@ -195,11 +195,7 @@ fn classify_job(
     let t1 = Instant::now();
     let (data, t, f) = model_input(model, &audio)?;
     let t2 = Instant::now();
-    let lengths = [t];
-    let batch = Batch { data: &data, n: 1, t, f, lengths: &lengths };
-    batch.check()?;
-    let raw = model.runner.run(&batch)?;
-    let probs = normalize_probabilities(&raw, model.manifest.labels.len())?;
+    let probs = run_model(model, &data, t, f)?;
     let t3 = Instant::now();
     let (label, scores) = scored(&model.manifest.labels, &probs);
     Ok(Classified {
@@ -214,6 +210,26 @@ fn classify_job(
             total_ms: 0.0,
         },
     })
+}
+
+/// Runs the model on one `[1, t, f]` input and returns its probabilities, checked and
+/// rescaled to sum to one.
+fn run_model(model: &LoadedModel, data: &[f32], t: usize, f: usize) -> Result<Vec<f32>> {
+    let lengths = [t];
+    let batch = Batch { data, n: 1, t, f, lengths: &lengths };
+    batch.check()?;
+    let raw = model.runner.run(&batch)?;
+    Ok(normalize_probabilities(&raw, model.manifest.labels.len())?)
+}
+
+/// The model's probabilities for decoded audio, computed exactly as [`Classify`] does after
+/// decoding (same preprocessing, features and runner call). Blocking; StreamClassify calls
+/// it on the worker pool for every window and utterance.
+///
+/// [`Classify`]: pb::emotion_server::Emotion::classify
+pub(crate) fn classify_audio(model: &LoadedModel, audio: &Audio) -> Result<Vec<f32>> {
+    let (data, t, f) = model_input(model, audio)?;
+    run_model(model, &data, t, f)
 }
 
 fn matrix(name: &str, m: &Matrix, columns: Vec<String>, step: f64, first: f64) -> pb::FrameMatrix {
@@ -318,11 +334,10 @@ impl pb::emotion_server::Emotion for EmotionService {
 
     async fn stream_classify(
         &self,
-        _request: Request<Streaming<pb::StreamClassifyRequest>>,
+        request: Request<Streaming<pb::StreamClassifyRequest>>,
     ) -> Result<Response<Self::StreamClassifyStream>, Status> {
-        // Planned: a per-stream task holding a RawPcmStream decoder, a window buffer and a
-        // voice-activity splitter, submitting each complete window to the same Workers pool.
-        Err(Error::Unsupported("StreamClassify is not implemented yet; use Classify".into()).into())
+        let stream = crate::stream::start(self.state.clone(), request.into_inner())?;
+        Ok(Response::new(stream))
     }
 
     async fn extract_features(

@@ -25,6 +25,13 @@ pub enum Error {
     /// Too many requests are already waiting for a worker.
     #[error("server busy: {0}")]
     Busy(String),
+    /// A per-client limit was reached: too many concurrent streams, or a stream longer than
+    /// the server accepts.
+    #[error("{0}")]
+    LimitExceeded(String),
+    /// The client went quiet for longer than the server waits (a stream's idle timeout).
+    #[error("{0}")]
+    Timeout(String),
     /// The request is valid but the system is not in a state to perform it (e.g. reloading a
     /// built-in plugin).
     #[error("{0}")]

@@ -13,8 +13,9 @@
 //! [`rpc`] is the middleware in front of every service (request id, span, request metrics);
 //! [`metrics`] serves Prometheus metrics on their own port; [`auth`] guards the mutating
 //! Models calls with a bearer token; TLS and the shutdown grace period are set up in
-//! [`server`]. Streaming and dynamic batching are planned to slot into [`work`] and
-//! [`emotion`].
+//! [`server`]. StreamClassify ([`stream`]) runs one task per stream (voice-activity splitting,
+//! windows, utterances) whose CPU work goes through the same pool. Dynamic batching is planned
+//! to slot into [`work`] and [`emotion`].
 
 pub mod auth;
 pub mod backends;
@@ -28,6 +29,7 @@ pub mod rpc;
 pub mod runner;
 pub mod server;
 pub mod status;
+mod stream;
 pub mod telemetry;
 pub mod work;
 

@@ -13,11 +13,13 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use prosodia_dsp::decode::DecodeLimits;
 use prosodia_proto::pb;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::{Identity, Server, ServerTlsConfig};
 use tonic_health::ServingStatus;
@@ -56,6 +58,33 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Who may call the mutating Models calls.
     pub admin: AdminAccess,
+    /// StreamClassify limits and the permits that bound concurrent streams.
+    pub streams: StreamLimits,
+}
+
+/// Limits of StreamClassify, from [`Config`].
+#[derive(Debug, Clone)]
+pub struct StreamLimits {
+    /// One permit per stream that may run at once.
+    pub permits: Arc<Semaphore>,
+    /// The configured number of permits (for messages).
+    pub max_streams: usize,
+    /// Longest stream, in seconds of audio.
+    pub max_stream_seconds: f64,
+    /// Longest wait for the next client message.
+    pub idle_timeout: Duration,
+}
+
+impl StreamLimits {
+    /// The limits `config` sets.
+    pub fn from_config(config: &Config) -> Self {
+        Self {
+            permits: Arc::new(Semaphore::new(config.max_streams)),
+            max_streams: config.max_streams,
+            max_stream_seconds: config.max_stream_seconds,
+            idle_timeout: config.stream_idle_timeout(),
+        }
+    }
 }
 
 impl AppState {
@@ -166,6 +195,7 @@ impl ServerBuilder {
             health: health.clone(),
             metrics: metrics.clone(),
             admin,
+            streams: StreamLimits::from_config(&config),
         });
         load_all(&state).await?;
 

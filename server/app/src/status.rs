@@ -23,6 +23,8 @@ pub fn code(err: &Error) -> Code {
         Error::InvalidRequest(_) => Code::InvalidArgument,
         Error::NotFound(_) => Code::NotFound,
         Error::ModelUnavailable(_) | Error::Busy(_) => Code::Unavailable,
+        Error::LimitExceeded(_) => Code::ResourceExhausted,
+        Error::Timeout(_) => Code::DeadlineExceeded,
         Error::Runner(e) => match e.kind() {
             RunnerErrorKind::InvalidInput => Code::InvalidArgument,
             RunnerErrorKind::Unsupported => Code::FailedPrecondition,
@@ -64,5 +66,7 @@ mod tests {
         let e = Error::Dsp(prosodia_dsp::Error::new(ErrorKind::TooLong, "700 s"));
         assert_eq!(Status::from(e).code(), Code::ResourceExhausted);
         assert_eq!(code(&Error::NotFound("x".into())), Code::NotFound);
+        assert_eq!(code(&Error::LimitExceeded("x".into())), Code::ResourceExhausted);
+        assert_eq!(code(&Error::Timeout("x".into())), Code::DeadlineExceeded);
     }
 }

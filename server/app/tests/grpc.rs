@@ -584,15 +584,3 @@ async fn reflection_lists_the_services_in_v1_and_v1alpha() {
     assert!(!files.file_descriptor_proto.is_empty());
     server.stop().await;
 }
-
-#[tokio::test]
-async fn stream_classify_is_reported_as_unimplemented() {
-    let server = TestServer::start(|_| {}).await;
-    let mut client = server.emotion().await;
-    let first = pb::StreamClassifyRequest {
-        message: Some(pb::stream_classify_request::Message::Config(pb::StreamConfig::default())),
-    };
-    let err = client.stream_classify(tokio_stream::iter([first])).await.unwrap_err();
-    assert_eq!(err.code(), Code::Unimplemented);
-    server.stop().await;
-}

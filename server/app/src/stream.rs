@@ -1,0 +1,858 @@
+//! StreamClassify: classifying audio while it arrives.
+//!
+//! Each stream is one tokio task (spawned by [`start`]) that reads client messages and
+//! answers through a bounded channel. The task owns a [`Session`], the stream's whole state;
+//! for every audio message the session is moved onto the worker pool
+//! ([`crate::work::Workers`]), which parses the bytes, resamples, runs the voice-activity
+//! detector and classifies every window and utterance that became complete, and is then
+//! moved back. The async task itself only moves bytes and messages.
+//!
+//! **Audio.** Raw PCM (`s16le`/`f32le`, any rate and channel count the decoder accepts) is
+//! parsed incrementally by [`RawPcmStream`]: frames may be split across chunks, and a chunk
+//! with a non-finite `f32` sample is refused (INVALID_ARGUMENT naming the sample). Channels
+//! are averaged to mono. An encoded container is buffered and decoded once, at half-close,
+//! by the same decoder Classify uses (so every container Classify accepts works, and bad
+//! bytes get the same error); windows and utterances for it are all computed then.
+//!
+//! **Windows.** Window `k` covers input samples `[k·H, k·H + W)` with `W = round(window ·
+//! rate)` and `H = round(hop · rate)` at the input's own rate, so its start and end seconds
+//! are exact in input-sample time. Window audio is resampled incrementally to the model's
+//! feature rate with `prosodia-dsp`'s stream (sinc) resampler and then goes through the
+//! model's feature configuration and runner. A window is analysed as soon as its last
+//! resampled sample exists; with interim results on it is sent as a WindowResult. A window
+//! that is silent or too short for the front end (e.g. trimmed away) is skipped.
+//!
+//! **Utterances.** A simple energy VAD on the mono input: frames of [`VAD_FRAME_SECONDS`],
+//! speech when the frame RMS is at least [`VAD_THRESHOLD_DBFS`] (dB relative to full scale),
+//! an utterance starts after [`VAD_START_SECONDS`] of consecutive speech frames (at the first
+//! of them) and ends after [`VAD_END_SECONDS`] of consecutive non-speech frames (at the first
+//! of those); one running past [`MAX_UTTERANCE_SECONDS`] is cut there. The audio classified
+//! for an utterance runs from up to [`VAD_PRE_ROLL_SECONDS`] before its start (never before
+//! the previous cut) to the point where its end was detected (or the end of the stream), and
+//! goes through exactly the path of Classify (`emotion::classify_audio` on the input-rate
+//! audio: same preprocessing, trimming, features and runner). A single utterance with less
+//! than a second of leading and [`VAD_END_SECONDS`] of trailing silence is therefore
+//! classified on the whole stream, bit for bit as Classify would. If the VAD finds no
+//! utterance at all, the whole stream (when it is at most `max_audio_seconds` long) is
+//! classified as one utterance at half-close, so a silent or too-short stream ends with the
+//! same INVALID_ARGUMENT as Classify.
+//!
+//! **End.** After the client half-closes, the final utterance (if speech is still going on)
+//! is sent, then a StreamSummary, then the stream ends OK.
+//!
+//! **Limits and statuses.** `max_streams` concurrent streams (one more: RESOURCE_EXHAUSTED
+//! at once); `max_stream_seconds` of audio per stream (RESOURCE_EXHAUSTED when passed; for an
+//! encoded stream also `max_message_bytes` of buffered bytes); `stream_idle_timeout_seconds`
+//! without a client message ends the stream with DEADLINE_EXCEEDED. Protocol errors (no
+//! config first, a second config, a bad window or hop) are INVALID_ARGUMENT; an unknown model
+//! is NOT_FOUND. When the client goes away the task stops after the chunk in progress.
+
+use std::sync::Arc;
+
+use prosodia_dsp::decode::{DecodeLimits, RawPcmStream, decode};
+use prosodia_dsp::preprocess::{StreamResampler, mixdown};
+use prosodia_dsp::{Audio, ErrorKind};
+use prosodia_proto::pb;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Status, Streaming};
+use tracing::Instrument;
+
+use crate::emotion::{ResponseStream, classify_audio, raw_format, scored};
+use crate::error::{Error, Result};
+use crate::repository::LoadedModel;
+use crate::server::AppState;
+
+/// VAD frame length in seconds.
+pub(crate) const VAD_FRAME_SECONDS: f64 = 0.010;
+/// A VAD frame whose RMS is at least this many dBFS counts as speech.
+pub(crate) const VAD_THRESHOLD_DBFS: f64 = -40.0;
+/// Consecutive speech needed to start an utterance, in seconds.
+pub(crate) const VAD_START_SECONDS: f64 = 0.100;
+/// Consecutive non-speech that ends an utterance (the hangover), in seconds.
+pub(crate) const VAD_END_SECONDS: f64 = 0.500;
+/// Audio before an utterance's start that is classified with it, in seconds.
+pub(crate) const VAD_PRE_ROLL_SECONDS: f64 = 1.0;
+/// Longest utterance; a longer one is cut and the next starts when speech is detected again.
+pub(crate) const MAX_UTTERANCE_SECONDS: f64 = 60.0;
+/// Shortest analysis window accepted, in seconds (the front end's minimum clip length).
+const MIN_WINDOW_SECONDS: f64 = 0.1;
+/// Responses buffered for a slow reader before the stream waits for it.
+const RESPONSE_BUFFER: usize = 32;
+
+/// Starts a StreamClassify stream: takes a stream permit (RESOURCE_EXHAUSTED when all are
+/// taken) and spawns the task that serves it.
+pub(crate) fn start(
+    state: Arc<AppState>,
+    inbound: Streaming<pb::StreamClassifyRequest>,
+) -> Result<ResponseStream> {
+    let permit = state.streams.permits.clone().try_acquire_owned().map_err(|_| {
+        Error::LimitExceeded(format!(
+            "the server is already serving its limit of {} streams; retry later",
+            state.streams.max_streams
+        ))
+    })?;
+    let (tx, rx) = mpsc::channel(RESPONSE_BUFFER);
+    let task = async move {
+        let _permit = permit;
+        match serve(&state, inbound, &tx).await {
+            Ok(()) | Err(Stop::Gone) => {}
+            Err(Stop::Failed(e)) => {
+                // The client may be gone too; nothing more to do then.
+                let _ = tx.send(Err(Status::from(e))).await;
+            }
+        }
+    };
+    tokio::spawn(task.instrument(tracing::Span::current()));
+    Ok(Box::pin(ReceiverStream::new(rx)))
+}
+
+/// Why a stream task stopped early.
+enum Stop {
+    /// The client went away (disconnected, reset, or stopped reading).
+    Gone,
+    /// The stream failed; the client gets this error as the final status.
+    Failed(Error),
+}
+
+impl From<Error> for Stop {
+    fn from(e: Error) -> Self {
+        Stop::Failed(e)
+    }
+}
+
+type Tx = mpsc::Sender<Result<pb::StreamClassifyResponse, Status>>;
+
+/// Waits for the next client message: `Ok(None)` at half-close.
+async fn next(
+    state: &AppState,
+    inbound: &mut Streaming<pb::StreamClassifyRequest>,
+    tx: &Tx,
+) -> Result<Option<pb::StreamClassifyRequest>, Stop> {
+    let idle = state.streams.idle_timeout;
+    tokio::select! {
+        () = tx.closed() => Err(Stop::Gone),
+        r = tokio::time::timeout(idle, inbound.message()) => match r {
+            Err(_) => Err(Stop::Failed(Error::Timeout(format!(
+                "no message from the client for {:.1} s (stream_idle_timeout_seconds)",
+                idle.as_secs_f64()
+            )))),
+            Ok(Ok(m)) => Ok(m),
+            Ok(Err(status)) => {
+                tracing::info!(code = ?status.code(), message = status.message(), "stream ended by the client");
+                Err(Stop::Gone)
+            }
+        },
+    }
+}
+
+async fn send_all(tx: &Tx, responses: Vec<pb::StreamClassifyResponse>) -> Result<(), Stop> {
+    for r in responses {
+        tx.send(Ok(r)).await.map_err(|_| Stop::Gone)?;
+    }
+    Ok(())
+}
+
+async fn serve(
+    state: &Arc<AppState>,
+    mut inbound: Streaming<pb::StreamClassifyRequest>,
+    tx: &Tx,
+) -> Result<(), Stop> {
+    use pb::stream_classify_request::Message;
+    let config = match next(state, &mut inbound, tx).await? {
+        Some(pb::StreamClassifyRequest { message: Some(Message::Config(c)) }) => c,
+        Some(_) => {
+            return Err(Error::InvalidRequest(
+                "first message must be a StreamConfig (the `config` field)".into(),
+            )
+            .into());
+        }
+        None => {
+            return Err(Error::InvalidRequest(
+                "first message must be a StreamConfig; the stream closed without one".into(),
+            )
+            .into());
+        }
+    };
+    let mut session = Box::new(Session::new(state, &config)?);
+    tracing::info!(
+        model = %session.model.name,
+        version = session.model.version,
+        window = session.window_seconds,
+        hop = session.hop_seconds,
+        "stream started"
+    );
+    loop {
+        match next(state, &mut inbound, tx).await? {
+            None => break,
+            Some(pb::StreamClassifyRequest { message: Some(Message::Audio(bytes)) }) => {
+                let (back, out) = state
+                    .workers
+                    .run(move || {
+                        let mut s = session;
+                        let out = s.push(&bytes)?;
+                        Ok((s, out))
+                    })
+                    .await?
+                    .0;
+                session = back;
+                send_all(tx, out).await?;
+            }
+            Some(pb::StreamClassifyRequest { message: Some(Message::Config(_)) }) => {
+                return Err(Error::InvalidRequest(
+                    "a second StreamConfig was sent; only the first message may be a config".into(),
+                )
+                .into());
+            }
+            Some(pb::StreamClassifyRequest { message: None }) => {
+                return Err(Error::InvalidRequest(
+                    "a stream message carries neither config nor audio".into(),
+                )
+                .into());
+            }
+        }
+    }
+    let (out, audio_seconds, utterances) = state
+        .workers
+        .run(move || {
+            let mut s = session;
+            let out = s.finish()?;
+            Ok((out, s.audio_seconds(), s.utterances.len()))
+        })
+        .await?
+        .0;
+    send_all(tx, out).await?;
+    tracing::info!(audio_seconds, utterances, "stream finished");
+    Ok(())
+}
+
+/// A growing buffer of samples of which only a suffix is kept: `data[i]` is sample
+/// `offset + i` of the stream.
+#[derive(Debug, Default)]
+struct Tape {
+    offset: u64,
+    data: Vec<f32>,
+}
+
+impl Tape {
+    /// One past the last sample held.
+    fn end(&self) -> u64 {
+        self.offset + self.data.len() as u64
+    }
+
+    /// Samples `[a, b)` of the stream, clamped to what is held.
+    fn slice(&self, a: u64, b: u64) -> &[f32] {
+        let lo = a.saturating_sub(self.offset).min(self.data.len() as u64) as usize;
+        let hi = b.saturating_sub(self.offset).min(self.data.len() as u64) as usize;
+        &self.data[lo..hi.max(lo)]
+    }
+
+    /// Forgets samples before `keep_from`, in steps of at least `min_step` samples so the
+    /// shifting stays linear in the stream length.
+    fn discard_before(&mut self, keep_from: u64, min_step: u64) {
+        let drop = keep_from.saturating_sub(self.offset).min(self.data.len() as u64);
+        if drop >= min_step.max(1) {
+            self.data.drain(..drop as usize);
+            self.offset += drop;
+        }
+    }
+}
+
+/// A VAD decision: an utterance ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Ended {
+    /// First sample of the utterance's speech.
+    speech_start: u64,
+    /// One past its last speech sample.
+    speech_end: u64,
+    /// Where the end was detected (the end of the audio classified with it).
+    cut: u64,
+}
+
+/// The energy VAD described in the module docs, on input-rate samples.
+#[derive(Debug)]
+struct Vad {
+    frame: usize,
+    threshold_ms: f64,
+    start_frames: u64,
+    end_frames: u64,
+    max_frames: u64,
+    sum: f64,
+    filled: usize,
+    frames_done: u64,
+    loud_run: u64,
+    quiet_run: u64,
+    speech_start: Option<u64>,
+}
+
+impl Vad {
+    fn new(rate: u32) -> Self {
+        let frames = |secs: f64| (secs / VAD_FRAME_SECONDS).round().max(1.0) as u64;
+        Self {
+            frame: (VAD_FRAME_SECONDS * f64::from(rate)).round().max(1.0) as usize,
+            threshold_ms: 10f64.powf(VAD_THRESHOLD_DBFS / 10.0),
+            start_frames: frames(VAD_START_SECONDS),
+            end_frames: frames(VAD_END_SECONDS),
+            max_frames: frames(MAX_UTTERANCE_SECONDS),
+            sum: 0.0,
+            filled: 0,
+            frames_done: 0,
+            loud_run: 0,
+            quiet_run: 0,
+            speech_start: None,
+        }
+    }
+
+    /// The earliest sample a future utterance (or the current one) can start at.
+    fn earliest_start(&self, total: u64) -> u64 {
+        match self.speech_start {
+            Some(s) => s,
+            None => total.saturating_sub((self.start_frames + 1) * self.frame as u64),
+        }
+    }
+
+    fn push(&mut self, samples: &[f32], ended: &mut Vec<Ended>) {
+        for &s in samples {
+            self.sum += f64::from(s) * f64::from(s);
+            self.filled += 1;
+            if self.filled == self.frame {
+                let loud = self.sum / self.frame as f64 >= self.threshold_ms;
+                self.sum = 0.0;
+                self.filled = 0;
+                self.frames_done += 1;
+                if let Some(e) = self.on_frame(loud) {
+                    ended.push(e);
+                }
+            }
+        }
+    }
+
+    /// Advances the state machine by one frame (frame `frames_done - 1`).
+    fn on_frame(&mut self, loud: bool) -> Option<Ended> {
+        let f = self.frame as u64;
+        let end = self.frames_done * f;
+        match self.speech_start {
+            None => {
+                self.loud_run = if loud { self.loud_run + 1 } else { 0 };
+                if self.loud_run >= self.start_frames {
+                    self.speech_start = Some(end - self.loud_run * f);
+                    self.quiet_run = 0;
+                }
+                None
+            }
+            Some(start) => {
+                self.quiet_run = if loud { 0 } else { self.quiet_run + 1 };
+                let too_long = end - start >= self.max_frames * f;
+                if self.quiet_run >= self.end_frames || too_long {
+                    self.speech_start = None;
+                    self.loud_run = 0;
+                    return Some(Ended {
+                        speech_start: start,
+                        speech_end: end - self.quiet_run * f,
+                        cut: end,
+                    });
+                }
+                None
+            }
+        }
+    }
+
+    /// At the end of the stream (`total` samples): the utterance still going on, if any.
+    fn finish(&mut self, total: u64) -> Option<Ended> {
+        let start = self.speech_start.take()?;
+        let speech_end = if self.quiet_run > 0 {
+            (self.frames_done - self.quiet_run) * self.frame as u64
+        } else {
+            total
+        };
+        Some(Ended { speech_start: start, speech_end: speech_end.max(start), cut: total })
+    }
+}
+
+/// Where a stream's bytes go.
+#[derive(Debug)]
+enum Input {
+    /// Raw PCM, parsed as it arrives.
+    Raw(Option<RawPcmStream>),
+    /// An encoded container, buffered until half-close.
+    Encoded(Vec<u8>),
+}
+
+/// Something that became ready while audio was added, in stream order.
+#[derive(Debug, Clone, Copy)]
+enum Event {
+    /// Window `k` is complete.
+    Window(u64),
+    /// An utterance ended; classify `[from, ended.cut)`.
+    Utterance { ended: Ended, from: u64 },
+    /// No utterance was found: classify the whole stream.
+    WholeStream,
+}
+
+/// The analysis state once the input rate is known.
+#[derive(Debug)]
+struct Core {
+    rate: u32,
+    feature_rate: u32,
+    /// Mono input-rate audio (for the VAD and utterances).
+    native: Tape,
+    resampler: StreamResampler,
+    /// Mono audio at the feature rate (for windows).
+    resampled: Tape,
+    /// Window and hop in input samples.
+    win: u64,
+    hop: u64,
+    /// Index of the next window to analyse.
+    next_window: u64,
+    vad: Vad,
+    /// Where the last utterance's audio ended (nothing before it belongs to a later one).
+    last_cut: u64,
+    /// Streams no longer than this many samples keep all audio until an utterance is found,
+    /// for the whole-stream fallback.
+    fallback_max: u64,
+}
+
+impl Core {
+    fn total(&self) -> u64 {
+        self.native.end()
+    }
+
+    /// The resampled index of input sample `i`.
+    fn to_feature(&self, i: u64) -> u64 {
+        if self.rate == self.feature_rate {
+            return i;
+        }
+        (i as f64 * f64::from(self.feature_rate) / f64::from(self.rate)).round() as u64
+    }
+
+    /// Adds mono input samples; returns the windows and utterances that became ready.
+    fn push(&mut self, mono: &[f32], events: &mut Vec<(u64, Event)>) -> Result<()> {
+        self.native.data.extend_from_slice(mono);
+        self.resampler.push_into(mono, &mut self.resampled.data)?;
+        let mut ended = Vec::new();
+        self.vad.push(mono, &mut ended);
+        self.utterance_events(&ended, events);
+        self.window_events(events);
+        Ok(())
+    }
+
+    /// Ends the input: flushes the resampler and the VAD.
+    fn finish(&mut self, events: &mut Vec<(u64, Event)>) -> Result<()> {
+        self.resampler.finish_into(&mut self.resampled.data)?;
+        let ended: Vec<Ended> = self.vad.finish(self.total()).into_iter().collect();
+        self.utterance_events(&ended, events);
+        self.window_events(events);
+        Ok(())
+    }
+
+    fn utterance_events(&mut self, ended: &[Ended], events: &mut Vec<(u64, Event)>) {
+        let pre_roll = (VAD_PRE_ROLL_SECONDS * f64::from(self.rate)).round() as u64;
+        for &e in ended {
+            let from = e.speech_start.saturating_sub(pre_roll).max(self.last_cut);
+            self.last_cut = e.cut;
+            events.push((e.cut, Event::Utterance { ended: e, from }));
+        }
+    }
+
+    fn window_events(&mut self, events: &mut Vec<(u64, Event)>) {
+        loop {
+            let start = self.next_window * self.hop;
+            let end = start + self.win;
+            if end > self.total() || self.to_feature(end) > self.resampled.end() {
+                break;
+            }
+            events.push((end, Event::Window(self.next_window)));
+            self.next_window += 1;
+        }
+    }
+
+    /// Forgets audio no later window or utterance needs.
+    fn discard(&mut self, found_utterance: bool) {
+        let step = u64::from(self.rate);
+        let total = self.total();
+        let keep_native = if !found_utterance && total <= self.fallback_max {
+            0
+        } else {
+            let pre_roll = (VAD_PRE_ROLL_SECONDS * f64::from(self.rate)).round() as u64;
+            self.vad.earliest_start(total).saturating_sub(pre_roll).max(self.last_cut)
+        };
+        self.native.discard_before(keep_native, step);
+        let next = self.to_feature(self.next_window * self.hop);
+        self.resampled.discard_before(next, u64::from(self.feature_rate));
+    }
+
+    fn seconds(&self, i: u64) -> f64 {
+        i as f64 / f64::from(self.rate)
+    }
+}
+
+/// The whole state of one stream; see the module docs.
+#[derive(Debug)]
+pub(crate) struct Session {
+    model: LoadedModel,
+    interim: bool,
+    window_seconds: f64,
+    hop_seconds: f64,
+    input: Input,
+    /// Limits for decoding (durations are the stream limit).
+    limits: DecodeLimits,
+    /// Longest audio classified as one piece (Classify's limit), for the fallback.
+    max_audio_seconds: f64,
+    core: Option<Core>,
+    /// Each utterance's duration in seconds and probabilities.
+    utterances: Vec<(f64, Vec<f32>)>,
+}
+
+impl Session {
+    /// Checks `config` and resolves the model; errors are the stream's final status.
+    fn new(state: &AppState, config: &pb::StreamConfig) -> Result<Self> {
+        let name = state.model_name(&config.model)?;
+        let model = state.repo.ready(&name, config.model_version)?;
+        let defaults = model.manifest.streaming;
+        let max_window = state.limits.max_duration_secs;
+        let window_seconds = if config.window_seconds == 0.0 {
+            defaults.window_seconds
+        } else {
+            config.window_seconds
+        };
+        if !(window_seconds.is_finite() && window_seconds >= MIN_WINDOW_SECONDS) {
+            return Err(Error::InvalidRequest(format!(
+                "window_seconds = {window_seconds} must be at least {MIN_WINDOW_SECONDS} s (0 uses the model's {} s)",
+                defaults.window_seconds
+            )));
+        }
+        if window_seconds > max_window {
+            return Err(Error::InvalidRequest(format!(
+                "window_seconds = {window_seconds} is longer than the server's {max_window} s audio limit"
+            )));
+        }
+        let hop_seconds = if config.hop_seconds == 0.0 {
+            defaults.hop_seconds.min(window_seconds)
+        } else {
+            config.hop_seconds
+        };
+        if !(hop_seconds.is_finite() && hop_seconds > 0.0) {
+            return Err(Error::InvalidRequest(format!(
+                "hop_seconds = {hop_seconds} must be a positive number (0 uses the model's default)"
+            )));
+        }
+        if hop_seconds > window_seconds {
+            return Err(Error::InvalidRequest(format!(
+                "hop_seconds = {hop_seconds} must not exceed window_seconds = {window_seconds}"
+            )));
+        }
+        let stream_secs = state.streams.max_stream_seconds;
+        let limits = DecodeLimits {
+            max_duration_secs: stream_secs,
+            max_input_bytes: state.limits.max_input_bytes,
+            ..state.limits.clone()
+        };
+        let mut session = Self {
+            model,
+            interim: config.interim_results,
+            window_seconds,
+            hop_seconds,
+            input: Input::Encoded(Vec::new()),
+            limits,
+            max_audio_seconds: state.limits.max_duration_secs,
+            core: None,
+            utterances: Vec::new(),
+        };
+        match &config.format {
+            Some(pb::stream_config::Format::Raw(raw)) => {
+                let format = raw_format(raw.encoding, raw.sample_rate, raw.channels)?;
+                // Raw bytes are bounded by the duration limit, not the message size.
+                let raw_limits =
+                    DecodeLimits { max_input_bytes: usize::MAX, ..session.limits.clone() };
+                let parser = RawPcmStream::new(format, &raw_limits)?;
+                session.core = Some(session.core_for(format.sample_rate)?);
+                session.input = Input::Raw(Some(parser));
+            }
+            Some(pb::stream_config::Format::Encoded(_)) => {}
+            None => {
+                return Err(Error::InvalidRequest(
+                    "config.format is unset: set config.raw (PCM format) or config.encoded".into(),
+                ));
+            }
+        }
+        Ok(session)
+    }
+
+    fn core_for(&self, rate: u32) -> Result<Core> {
+        let feature_rate = self.model.features.config.preprocess.resample_hz.unwrap_or(rate);
+        let samples = |secs: f64| (secs * f64::from(rate)).round().max(1.0) as u64;
+        Ok(Core {
+            rate,
+            feature_rate,
+            native: Tape::default(),
+            resampler: StreamResampler::new(rate, feature_rate)?,
+            resampled: Tape::default(),
+            win: samples(self.window_seconds),
+            hop: samples(self.hop_seconds),
+            next_window: 0,
+            vad: Vad::new(rate),
+            last_cut: 0,
+            fallback_max: (self.max_audio_seconds * f64::from(rate)).floor() as u64,
+        })
+    }
+
+    /// Seconds of audio received so far.
+    fn audio_seconds(&self) -> f64 {
+        self.core.as_ref().map_or(0.0, |c| c.seconds(c.total()))
+    }
+
+    /// Adds one chunk of bytes; returns the responses that became ready. Blocking.
+    fn push(&mut self, bytes: &[u8]) -> Result<Vec<pb::StreamClassifyResponse>> {
+        match &mut self.input {
+            Input::Encoded(buffer) => {
+                let len = buffer.len().saturating_add(bytes.len());
+                if len > self.limits.max_input_bytes {
+                    return Err(Error::LimitExceeded(format!(
+                        "the encoded stream is {len} bytes, over the limit of {} bytes (max_message_bytes); \
+                         stream raw PCM for longer audio",
+                        self.limits.max_input_bytes
+                    )));
+                }
+                buffer.extend_from_slice(bytes);
+                Ok(Vec::new())
+            }
+            Input::Raw(parser) => {
+                let parser = parser
+                    .as_mut()
+                    .ok_or_else(|| Error::Internal("raw stream already finished".into()))?;
+                let mut mono = Vec::new();
+                parser.push_mono(bytes, &mut mono)?;
+                self.add(&mono)
+            }
+        }
+    }
+
+    /// Adds mono input-rate samples and analyses what became ready.
+    fn add(&mut self, mono: &[f32]) -> Result<Vec<pb::StreamClassifyResponse>> {
+        let core = self
+            .core
+            .as_mut()
+            .ok_or_else(|| Error::Internal("stream has no sample rate".into()))?;
+        let mut events = Vec::new();
+        core.push(mono, &mut events)?;
+        self.run(events)
+    }
+
+    /// Half-close: decodes a buffered container, flushes, and returns the last utterance
+    /// results and the summary. Blocking.
+    fn finish(&mut self) -> Result<Vec<pb::StreamClassifyResponse>> {
+        let mut out = Vec::new();
+        match std::mem::replace(&mut self.input, Input::Raw(None)) {
+            Input::Encoded(bytes) => {
+                let audio = decode(&bytes, &self.limits)?;
+                drop(bytes);
+                self.core = Some(self.core_for(audio.sample_rate)?);
+                let mono = mixdown(&audio);
+                drop(audio);
+                out = self.add(&mono)?;
+            }
+            Input::Raw(Some(parser)) => {
+                parser.finish()?;
+            }
+            Input::Raw(None) => return Err(Error::Internal("stream finished twice".into())),
+        }
+        let core = self
+            .core
+            .as_mut()
+            .ok_or_else(|| Error::Internal("stream has no sample rate".into()))?;
+        let mut events = Vec::new();
+        core.finish(&mut events)?;
+        out.extend(self.run(events)?);
+        let whole_stream = self.utterances.is_empty()
+            && self.core.as_ref().is_some_and(|c| c.total() <= c.fallback_max);
+        if whole_stream {
+            out.extend(self.run(vec![(0, Event::WholeStream)])?);
+        }
+        out.push(self.summary());
+        Ok(out)
+    }
+
+    /// Classifies the ready events in stream order.
+    fn run(&mut self, mut events: Vec<(u64, Event)>) -> Result<Vec<pb::StreamClassifyResponse>> {
+        use pb::stream_classify_response::Result as R;
+        events.sort_by_key(|(at, _)| *at);
+        let mut out = Vec::new();
+        let labels = &self.model.manifest.labels;
+        for (_, event) in events {
+            let core = self
+                .core
+                .as_ref()
+                .ok_or_else(|| Error::Internal("stream has no sample rate".into()))?;
+            match event {
+                Event::Window(k) => {
+                    if !self.interim {
+                        continue;
+                    }
+                    let start = k * core.hop;
+                    let end = start + core.win;
+                    let samples =
+                        core.resampled.slice(core.to_feature(start), core.to_feature(end));
+                    let audio = Audio::mono(samples.to_vec(), core.feature_rate);
+                    let Some(probs) = skip_unanalysable(classify_audio(&self.model, &audio))?
+                    else {
+                        continue;
+                    };
+                    let (label, scores) = scored(labels, &probs);
+                    out.push(pb::StreamClassifyResponse {
+                        result: Some(R::Window(pb::WindowResult {
+                            start_seconds: core.seconds(start),
+                            end_seconds: core.seconds(end),
+                            label,
+                            scores,
+                        })),
+                    });
+                }
+                Event::Utterance { ended, from } => {
+                    let samples = core.native.slice(from, ended.cut);
+                    let audio = Audio::mono(samples.to_vec(), core.rate);
+                    let Some(probs) = skip_unanalysable(classify_audio(&self.model, &audio))?
+                    else {
+                        continue;
+                    };
+                    let (start, end) =
+                        (core.seconds(ended.speech_start), core.seconds(ended.speech_end));
+                    out.push(utterance(&mut self.utterances, labels, start, end, probs));
+                }
+                Event::WholeStream => {
+                    let total = core.total();
+                    let audio = Audio::mono(core.native.slice(0, total).to_vec(), core.rate);
+                    // Exactly Classify's answer, errors included.
+                    let probs = classify_audio(&self.model, &audio)?;
+                    let end = core.seconds(total);
+                    out.push(utterance(&mut self.utterances, labels, 0.0, end, probs));
+                }
+            }
+        }
+        let found = !self.utterances.is_empty();
+        if let Some(core) = self.core.as_mut() {
+            core.discard(found);
+        }
+        Ok(out)
+    }
+
+    /// The StreamSummary: utterance probabilities weighted by utterance duration.
+    fn summary(&self) -> pb::StreamClassifyResponse {
+        let labels = &self.model.manifest.labels;
+        let (label, scores) = if self.utterances.is_empty() {
+            (String::new(), Vec::new())
+        } else {
+            let mut sum = vec![0.0f64; labels.len()];
+            let mut weight = 0.0f64;
+            for (w, probs) in &self.utterances {
+                // A zero-length utterance still counts, with a tiny weight.
+                let w = w.max(1e-9);
+                weight += w;
+                for (s, p) in sum.iter_mut().zip(probs) {
+                    *s += w * f64::from(*p);
+                }
+            }
+            let probs: Vec<f32> = sum.iter().map(|s| (s / weight) as f32).collect();
+            scored(labels, &probs)
+        };
+        pb::StreamClassifyResponse {
+            result: Some(pb::stream_classify_response::Result::Summary(pb::StreamSummary {
+                audio_seconds: self.audio_seconds(),
+                utterances: u32::try_from(self.utterances.len()).unwrap_or(u32::MAX),
+                label,
+                scores,
+                model: self.model.name.clone(),
+                model_version: self.model.version,
+            })),
+        }
+    }
+}
+
+/// Records an utterance's duration and probabilities and builds its UtteranceResult.
+fn utterance(
+    utterances: &mut Vec<(f64, Vec<f32>)>,
+    labels: &[String],
+    start: f64,
+    end: f64,
+    probs: Vec<f32>,
+) -> pb::StreamClassifyResponse {
+    let (label, scores) = scored(labels, &probs);
+    let index = u32::try_from(utterances.len()).unwrap_or(u32::MAX);
+    utterances.push(((end - start).max(0.0), probs));
+    pb::StreamClassifyResponse {
+        result: Some(pb::stream_classify_response::Result::Utterance(pb::UtteranceResult {
+            index,
+            start_seconds: start,
+            end_seconds: end,
+            label,
+            scores,
+        })),
+    }
+}
+
+/// Windows and utterances the front end cannot analyse (silent after all, or trimmed below
+/// the minimum length) are skipped rather than ending the stream.
+fn skip_unanalysable(r: Result<Vec<f32>>) -> Result<Option<Vec<f32>>> {
+    match r {
+        Ok(p) => Ok(Some(p)),
+        Err(Error::Dsp(e)) if matches!(e.kind(), ErrorKind::NoAudio | ErrorKind::TooShort) => {
+            tracing::debug!(error = %e, "skipping a piece of the stream");
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn tone(secs: f64, rate: u32, amp: f32) -> Vec<f32> {
+        let n = (secs * f64::from(rate)) as usize;
+        (0..n).map(|i| amp * (i as f32 * 0.07).sin()).collect()
+    }
+
+    #[test]
+    fn vad_finds_two_utterances_with_the_documented_boundaries() {
+        let rate = 16_000;
+        let mut audio = tone(0.3, rate, 0.0);
+        audio.extend(tone(1.0, rate, 0.5));
+        audio.extend(tone(0.8, rate, 0.0)); // longer than the hangover
+        audio.extend(tone(0.5, rate, 0.5));
+        audio.extend(tone(0.2, rate, 0.0)); // shorter than the hangover
+        let mut vad = Vad::new(rate);
+        let mut ended = Vec::new();
+        // Odd chunk sizes must not matter.
+        for chunk in audio.chunks(333) {
+            vad.push(chunk, &mut ended);
+        }
+        let s = |secs: f64| (secs * f64::from(rate)).round() as u64;
+        assert_eq!(ended, vec![Ended { speech_start: s(0.3), speech_end: s(1.3), cut: s(1.8) }]);
+        let last = vad.finish(audio.len() as u64).unwrap();
+        assert_eq!(last, Ended { speech_start: s(2.1), speech_end: s(2.6), cut: s(2.8) });
+    }
+
+    #[test]
+    fn short_blips_and_quiet_audio_are_not_speech() {
+        let rate = 8_000;
+        let mut audio = tone(0.05, rate, 0.5); // 50 ms: below the 100 ms start
+        audio.extend(tone(1.0, rate, 0.001)); // -63 dBFS
+        let mut vad = Vad::new(rate);
+        let mut ended = Vec::new();
+        vad.push(&audio, &mut ended);
+        assert!(ended.is_empty());
+        assert_eq!(vad.finish(audio.len() as u64), None);
+    }
+
+    #[test]
+    fn tape_keeps_a_suffix_and_clamps() {
+        let mut t = Tape::default();
+        t.data.extend((0..10).map(|i| i as f32));
+        t.discard_before(4, 2);
+        assert_eq!((t.offset, t.end()), (4, 10));
+        assert_eq!(t.slice(2, 6), &[4.0, 5.0]);
+        assert_eq!(t.slice(9, 20), &[9.0]);
+        t.discard_before(5, 2);
+        assert_eq!(t.offset, 4, "steps below the minimum are deferred");
+    }
+}
