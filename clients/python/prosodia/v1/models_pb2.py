@@ -24,17 +24,17 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18prosodia/v1/models.proto\x12\x0bprosodia.v1\"\x13\n\x11ListModelsRequest\"V\n\x12ListModelsResponse\x12)\n\x06models\x18\x01 \x03(\x0b\x32\x19.prosodia.v1.ModelSummary\x12\x15\n\rdefault_model\x18\x02 \x01(\t\"O\n\x0cModelSummary\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x31\n\x08versions\x18\x02 \x03(\x0b\x32\x1f.prosodia.v1.ModelVersionStatus\"^\n\x12ModelVersionStatus\x12\x0f\n\x07version\x18\x01 \x01(\r\x12&\n\x05state\x18\x02 \x01(\x0e\x32\x17.prosodia.v1.ModelState\x12\x0f\n\x07message\x18\x03 \x01(\t\"0\n\x0fGetModelRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\r\"\xa0\x03\n\tModelInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\r\x12/\n\x06status\x18\x03 \x01(\x0b\x32\x1f.prosodia.v1.ModelVersionStatus\x12\x0e\n\x06labels\x18\x04 \x03(\t\x12\x0f\n\x07\x62\x61\x63kend\x18\x05 \x01(\t\x12\x11\n\textractor\x18\x06 \x01(\t\x12\x39\n\x0e\x66\x65\x61ture_config\x18\x07 \x01(\x0b\x32!.prosodia.v1.FeatureConfiguration\x12\'\n\x06inputs\x18\x08 \x03(\x0b\x32\x17.prosodia.v1.TensorSpec\x12(\n\x07outputs\x18\t \x03(\x0b\x32\x17.prosodia.v1.TensorSpec\x12\x1d\n\x15stream_window_seconds\x18\n \x01(\x01\x12\x1a\n\x12stream_hop_seconds\x18\x0b \x01(\x01\x12\x31\n\nevaluation\x18\x0c \x01(\x0b\x32\x1d.prosodia.v1.EvaluationReport\x12\x13\n\x0b\x64\x65scription\x18\r \x01(\t\"I\n\x14\x46\x65\x61tureConfiguration\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04toml\x18\x02 \x01(\t\x12\x15\n\rframe_columns\x18\x03 \x03(\t\"8\n\nTensorSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05\x64type\x18\x02 \x01(\t\x12\r\n\x05shape\x18\x03 \x03(\x03\"\x87\x01\n\x10\x45valuationReport\x12\x0f\n\x07\x64\x61taset\x18\x01 \x01(\t\x12\x10\n\x08\x61\x63\x63uracy\x18\x02 \x01(\x01\x12\x10\n\x08macro_f1\x18\x03 \x01(\x01\x12,\n\tper_class\x18\x04 \x03(\x0b\x32\x19.prosodia.v1.ClassMetrics\x12\x10\n\x08\x65xamples\x18\x05 \x01(\x04\"]\n\x0c\x43lassMetrics\x12\r\n\x05label\x18\x01 \x01(\t\x12\x11\n\tprecision\x18\x02 \x01(\x01\x12\x0e\n\x06recall\x18\x03 \x01(\x01\x12\n\n\x02\x66\x31\x18\x04 \x01(\x01\x12\x0f\n\x07support\x18\x05 \x01(\x04\"1\n\x10LoadModelRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\r\":\n\x11LoadModelResponse\x12%\n\x05model\x18\x01 \x01(\x0b\x32\x16.prosodia.v1.ModelInfo\"3\n\x12UnloadModelRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\r\"0\n\x13UnloadModelResponse\x12\x19\n\x11unloaded_versions\x18\x01 \x03(\r\"\x14\n\x12ListPluginsRequest\"?\n\x13ListPluginsResponse\x12(\n\x07plugins\x18\x01 \x03(\x0b\x32\x17.prosodia.v1.PluginInfo\"\x91\x01\n\nPluginInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12%\n\x04kind\x18\x02 \x01(\x0e\x32\x17.prosodia.v1.PluginKind\x12\x0f\n\x07version\x18\x03 \x01(\t\x12\x0f\n\x07\x62uiltin\x18\x04 \x01(\x08\x12\x0c\n\x04path\x18\x05 \x01(\t\x12\r\n\x05ready\x18\x06 \x01(\x08\x12\x0f\n\x07message\x18\x07 \x01(\t\"#\n\x13ReloadPluginRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"?\n\x14ReloadPluginResponse\x12\'\n\x06plugin\x18\x01 \x01(\x0b\x32\x17.prosodia.v1.PluginInfo*\x8b\x01\n\nModelState\x12\x1b\n\x17MODEL_STATE_UNSPECIFIED\x10\x00\x12\x18\n\x14MODEL_STATE_UNLOADED\x10\x01\x12\x17\n\x13MODEL_STATE_LOADING\x10\x02\x12\x15\n\x11MODEL_STATE_READY\x10\x03\x12\x16\n\x12MODEL_STATE_FAILED\x10\x04*k\n\nPluginKind\x12\x1b\n\x17PLUGIN_KIND_UNSPECIFIED\x10\x00\x12!\n\x1dPLUGIN_KIND_FEATURE_EXTRACTOR\x10\x01\x12\x1d\n\x19PLUGIN_KIND_MODEL_BACKEND\x10\x02\x32\xde\x03\n\x06Models\x12M\n\nListModels\x12\x1e.prosodia.v1.ListModelsRequest\x1a\x1f.prosodia.v1.ListModelsResponse\x12@\n\x08GetModel\x12\x1c.prosodia.v1.GetModelRequest\x1a\x16.prosodia.v1.ModelInfo\x12J\n\tLoadModel\x12\x1d.prosodia.v1.LoadModelRequest\x1a\x1e.prosodia.v1.LoadModelResponse\x12P\n\x0bUnloadModel\x12\x1f.prosodia.v1.UnloadModelRequest\x1a .prosodia.v1.UnloadModelResponse\x12P\n\x0bListPlugins\x12\x1f.prosodia.v1.ListPluginsRequest\x1a .prosodia.v1.ListPluginsResponse\x12S\n\x0cReloadPlugin\x12 .prosodia.v1.ReloadPluginRequest\x1a!.prosodia.v1.ReloadPluginResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18prosodia/v1/models.proto\x12\x0bprosodia.v1\"\x13\n\x11ListModelsRequest\"V\n\x12ListModelsResponse\x12)\n\x06models\x18\x01 \x03(\x0b\x32\x19.prosodia.v1.ModelSummary\x12\x15\n\rdefault_model\x18\x02 \x01(\t\"O\n\x0cModelSummary\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x31\n\x08versions\x18\x02 \x03(\x0b\x32\x1f.prosodia.v1.ModelVersionStatus\"^\n\x12ModelVersionStatus\x12\x0f\n\x07version\x18\x01 \x01(\r\x12&\n\x05state\x18\x02 \x01(\x0e\x32\x17.prosodia.v1.ModelState\x12\x0f\n\x07message\x18\x03 \x01(\t\"0\n\x0fGetModelRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\r\"\xb4\x03\n\tModelInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\r\x12/\n\x06status\x18\x03 \x01(\x0b\x32\x1f.prosodia.v1.ModelVersionStatus\x12\x0e\n\x06labels\x18\x04 \x03(\t\x12\x0f\n\x07\x62\x61\x63kend\x18\x05 \x01(\t\x12\x11\n\textractor\x18\x06 \x01(\t\x12\x39\n\x0e\x66\x65\x61ture_config\x18\x07 \x01(\x0b\x32!.prosodia.v1.FeatureConfiguration\x12\'\n\x06inputs\x18\x08 \x03(\x0b\x32\x17.prosodia.v1.TensorSpec\x12(\n\x07outputs\x18\t \x03(\x0b\x32\x17.prosodia.v1.TensorSpec\x12\x1d\n\x15stream_window_seconds\x18\n \x01(\x01\x12\x1a\n\x12stream_hop_seconds\x18\x0b \x01(\x01\x12\x31\n\nevaluation\x18\x0c \x01(\x0b\x32\x1d.prosodia.v1.EvaluationReport\x12\x13\n\x0b\x64\x65scription\x18\r \x01(\t\x12\x12\n\ninput_kind\x18\x0e \x01(\t\"I\n\x14\x46\x65\x61tureConfiguration\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04toml\x18\x02 \x01(\t\x12\x15\n\rframe_columns\x18\x03 \x03(\t\"8\n\nTensorSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05\x64type\x18\x02 \x01(\t\x12\r\n\x05shape\x18\x03 \x03(\x03\"\x87\x01\n\x10\x45valuationReport\x12\x0f\n\x07\x64\x61taset\x18\x01 \x01(\t\x12\x10\n\x08\x61\x63\x63uracy\x18\x02 \x01(\x01\x12\x10\n\x08macro_f1\x18\x03 \x01(\x01\x12,\n\tper_class\x18\x04 \x03(\x0b\x32\x19.prosodia.v1.ClassMetrics\x12\x10\n\x08\x65xamples\x18\x05 \x01(\x04\"]\n\x0c\x43lassMetrics\x12\r\n\x05label\x18\x01 \x01(\t\x12\x11\n\tprecision\x18\x02 \x01(\x01\x12\x0e\n\x06recall\x18\x03 \x01(\x01\x12\n\n\x02\x66\x31\x18\x04 \x01(\x01\x12\x0f\n\x07support\x18\x05 \x01(\x04\"1\n\x10LoadModelRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\r\":\n\x11LoadModelResponse\x12%\n\x05model\x18\x01 \x01(\x0b\x32\x16.prosodia.v1.ModelInfo\"3\n\x12UnloadModelRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\r\"0\n\x13UnloadModelResponse\x12\x19\n\x11unloaded_versions\x18\x01 \x03(\r\"\x14\n\x12ListPluginsRequest\"?\n\x13ListPluginsResponse\x12(\n\x07plugins\x18\x01 \x03(\x0b\x32\x17.prosodia.v1.PluginInfo\"\x91\x01\n\nPluginInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12%\n\x04kind\x18\x02 \x01(\x0e\x32\x17.prosodia.v1.PluginKind\x12\x0f\n\x07version\x18\x03 \x01(\t\x12\x0f\n\x07\x62uiltin\x18\x04 \x01(\x08\x12\x0c\n\x04path\x18\x05 \x01(\t\x12\r\n\x05ready\x18\x06 \x01(\x08\x12\x0f\n\x07message\x18\x07 \x01(\t\"#\n\x13ReloadPluginRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"?\n\x14ReloadPluginResponse\x12\'\n\x06plugin\x18\x01 \x01(\x0b\x32\x17.prosodia.v1.PluginInfo*\x8b\x01\n\nModelState\x12\x1b\n\x17MODEL_STATE_UNSPECIFIED\x10\x00\x12\x18\n\x14MODEL_STATE_UNLOADED\x10\x01\x12\x17\n\x13MODEL_STATE_LOADING\x10\x02\x12\x15\n\x11MODEL_STATE_READY\x10\x03\x12\x16\n\x12MODEL_STATE_FAILED\x10\x04*k\n\nPluginKind\x12\x1b\n\x17PLUGIN_KIND_UNSPECIFIED\x10\x00\x12!\n\x1dPLUGIN_KIND_FEATURE_EXTRACTOR\x10\x01\x12\x1d\n\x19PLUGIN_KIND_MODEL_BACKEND\x10\x02\x32\xde\x03\n\x06Models\x12M\n\nListModels\x12\x1e.prosodia.v1.ListModelsRequest\x1a\x1f.prosodia.v1.ListModelsResponse\x12@\n\x08GetModel\x12\x1c.prosodia.v1.GetModelRequest\x1a\x16.prosodia.v1.ModelInfo\x12J\n\tLoadModel\x12\x1d.prosodia.v1.LoadModelRequest\x1a\x1e.prosodia.v1.LoadModelResponse\x12P\n\x0bUnloadModel\x12\x1f.prosodia.v1.UnloadModelRequest\x1a .prosodia.v1.UnloadModelResponse\x12P\n\x0bListPlugins\x12\x1f.prosodia.v1.ListPluginsRequest\x1a .prosodia.v1.ListPluginsResponse\x12S\n\x0cReloadPlugin\x12 .prosodia.v1.ReloadPluginRequest\x1a!.prosodia.v1.ReloadPluginResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'prosodia.v1.models_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_MODELSTATE']._serialized_start=1714
-  _globals['_MODELSTATE']._serialized_end=1853
-  _globals['_PLUGINKIND']._serialized_start=1855
-  _globals['_PLUGINKIND']._serialized_end=1962
+  _globals['_MODELSTATE']._serialized_start=1734
+  _globals['_MODELSTATE']._serialized_end=1873
+  _globals['_PLUGINKIND']._serialized_start=1875
+  _globals['_PLUGINKIND']._serialized_end=1982
   _globals['_LISTMODELSREQUEST']._serialized_start=41
   _globals['_LISTMODELSREQUEST']._serialized_end=60
   _globals['_LISTMODELSRESPONSE']._serialized_start=62
@@ -46,33 +46,33 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETMODELREQUEST']._serialized_start=327
   _globals['_GETMODELREQUEST']._serialized_end=375
   _globals['_MODELINFO']._serialized_start=378
-  _globals['_MODELINFO']._serialized_end=794
-  _globals['_FEATURECONFIGURATION']._serialized_start=796
-  _globals['_FEATURECONFIGURATION']._serialized_end=869
-  _globals['_TENSORSPEC']._serialized_start=871
-  _globals['_TENSORSPEC']._serialized_end=927
-  _globals['_EVALUATIONREPORT']._serialized_start=930
-  _globals['_EVALUATIONREPORT']._serialized_end=1065
-  _globals['_CLASSMETRICS']._serialized_start=1067
-  _globals['_CLASSMETRICS']._serialized_end=1160
-  _globals['_LOADMODELREQUEST']._serialized_start=1162
-  _globals['_LOADMODELREQUEST']._serialized_end=1211
-  _globals['_LOADMODELRESPONSE']._serialized_start=1213
-  _globals['_LOADMODELRESPONSE']._serialized_end=1271
-  _globals['_UNLOADMODELREQUEST']._serialized_start=1273
-  _globals['_UNLOADMODELREQUEST']._serialized_end=1324
-  _globals['_UNLOADMODELRESPONSE']._serialized_start=1326
-  _globals['_UNLOADMODELRESPONSE']._serialized_end=1374
-  _globals['_LISTPLUGINSREQUEST']._serialized_start=1376
-  _globals['_LISTPLUGINSREQUEST']._serialized_end=1396
-  _globals['_LISTPLUGINSRESPONSE']._serialized_start=1398
-  _globals['_LISTPLUGINSRESPONSE']._serialized_end=1461
-  _globals['_PLUGININFO']._serialized_start=1464
-  _globals['_PLUGININFO']._serialized_end=1609
-  _globals['_RELOADPLUGINREQUEST']._serialized_start=1611
-  _globals['_RELOADPLUGINREQUEST']._serialized_end=1646
-  _globals['_RELOADPLUGINRESPONSE']._serialized_start=1648
-  _globals['_RELOADPLUGINRESPONSE']._serialized_end=1711
-  _globals['_MODELS']._serialized_start=1965
-  _globals['_MODELS']._serialized_end=2443
+  _globals['_MODELINFO']._serialized_end=814
+  _globals['_FEATURECONFIGURATION']._serialized_start=816
+  _globals['_FEATURECONFIGURATION']._serialized_end=889
+  _globals['_TENSORSPEC']._serialized_start=891
+  _globals['_TENSORSPEC']._serialized_end=947
+  _globals['_EVALUATIONREPORT']._serialized_start=950
+  _globals['_EVALUATIONREPORT']._serialized_end=1085
+  _globals['_CLASSMETRICS']._serialized_start=1087
+  _globals['_CLASSMETRICS']._serialized_end=1180
+  _globals['_LOADMODELREQUEST']._serialized_start=1182
+  _globals['_LOADMODELREQUEST']._serialized_end=1231
+  _globals['_LOADMODELRESPONSE']._serialized_start=1233
+  _globals['_LOADMODELRESPONSE']._serialized_end=1291
+  _globals['_UNLOADMODELREQUEST']._serialized_start=1293
+  _globals['_UNLOADMODELREQUEST']._serialized_end=1344
+  _globals['_UNLOADMODELRESPONSE']._serialized_start=1346
+  _globals['_UNLOADMODELRESPONSE']._serialized_end=1394
+  _globals['_LISTPLUGINSREQUEST']._serialized_start=1396
+  _globals['_LISTPLUGINSREQUEST']._serialized_end=1416
+  _globals['_LISTPLUGINSRESPONSE']._serialized_start=1418
+  _globals['_LISTPLUGINSRESPONSE']._serialized_end=1481
+  _globals['_PLUGININFO']._serialized_start=1484
+  _globals['_PLUGININFO']._serialized_end=1629
+  _globals['_RELOADPLUGINREQUEST']._serialized_start=1631
+  _globals['_RELOADPLUGINREQUEST']._serialized_end=1666
+  _globals['_RELOADPLUGINRESPONSE']._serialized_start=1668
+  _globals['_RELOADPLUGINRESPONSE']._serialized_end=1731
+  _globals['_MODELS']._serialized_start=1985
+  _globals['_MODELS']._serialized_end=2463
 # @@protoc_insertion_point(module_scope)

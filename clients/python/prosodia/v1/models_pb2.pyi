@@ -68,7 +68,7 @@ class GetModelRequest(_message.Message):
     def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ...) -> None: ...
 
 class ModelInfo(_message.Message):
-    __slots__ = ("name", "version", "status", "labels", "backend", "extractor", "feature_config", "inputs", "outputs", "stream_window_seconds", "stream_hop_seconds", "evaluation", "description")
+    __slots__ = ("name", "version", "status", "labels", "backend", "extractor", "feature_config", "inputs", "outputs", "stream_window_seconds", "stream_hop_seconds", "evaluation", "description", "input_kind")
     NAME_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
@@ -82,6 +82,7 @@ class ModelInfo(_message.Message):
     STREAM_HOP_SECONDS_FIELD_NUMBER: _ClassVar[int]
     EVALUATION_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    INPUT_KIND_FIELD_NUMBER: _ClassVar[int]
     name: str
     version: int
     status: ModelVersionStatus
@@ -95,7 +96,8 @@ class ModelInfo(_message.Message):
     stream_hop_seconds: float
     evaluation: EvaluationReport
     description: str
-    def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ..., status: _Optional[_Union[ModelVersionStatus, _Mapping]] = ..., labels: _Optional[_Iterable[str]] = ..., backend: _Optional[str] = ..., extractor: _Optional[str] = ..., feature_config: _Optional[_Union[FeatureConfiguration, _Mapping]] = ..., inputs: _Optional[_Iterable[_Union[TensorSpec, _Mapping]]] = ..., outputs: _Optional[_Iterable[_Union[TensorSpec, _Mapping]]] = ..., stream_window_seconds: _Optional[float] = ..., stream_hop_seconds: _Optional[float] = ..., evaluation: _Optional[_Union[EvaluationReport, _Mapping]] = ..., description: _Optional[str] = ...) -> None: ...
+    input_kind: str
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ..., status: _Optional[_Union[ModelVersionStatus, _Mapping]] = ..., labels: _Optional[_Iterable[str]] = ..., backend: _Optional[str] = ..., extractor: _Optional[str] = ..., feature_config: _Optional[_Union[FeatureConfiguration, _Mapping]] = ..., inputs: _Optional[_Iterable[_Union[TensorSpec, _Mapping]]] = ..., outputs: _Optional[_Iterable[_Union[TensorSpec, _Mapping]]] = ..., stream_window_seconds: _Optional[float] = ..., stream_hop_seconds: _Optional[float] = ..., evaluation: _Optional[_Union[EvaluationReport, _Mapping]] = ..., description: _Optional[str] = ..., input_kind: _Optional[str] = ...) -> None: ...
 
 class FeatureConfiguration(_message.Message):
     __slots__ = ("name", "toml", "frame_columns")
