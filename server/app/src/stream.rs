@@ -45,7 +45,10 @@
 //! encoded stream also `max_message_bytes` of buffered bytes); `stream_idle_timeout_seconds`
 //! without a client message ends the stream with DEADLINE_EXCEEDED. Protocol errors (no
 //! config first, a second config, a bad window or hop) are INVALID_ARGUMENT; an unknown model
-//! is NOT_FOUND. When the client goes away the task stops after the chunk in progress.
+//! is NOT_FOUND. When the client goes away the task stops after the chunk in progress. The
+//! server's per-request deadline (`request_timeout_seconds`) only bounds the start of a
+//! stream (tonic applies it to the response headers), so long streams are bounded by the
+//! idle timeout and `max_stream_seconds` instead.
 
 use std::sync::Arc;
 
