@@ -61,7 +61,7 @@ fn training_lowers_the_loss_for_both_models() -> anyhow::Result<()> {
     let ds = Dataset::load(scan.clips, &cache);
     assert!(ds.failed.is_empty(), "{:?}", ds.failed);
     let split = split::random(&ds.clips, Fractions::default(), 3)?;
-    for (arch, epochs) in [(Arch::CnnLstm, 12), (Arch::Mlp, 30)] {
+    for (arch, epochs) in [(Arch::CnnLstm, 20), (Arch::Mlp, 30)] {
         let scaler = ds.fit_standardizer(&split.train, arch)?;
         let tr = ds.examples(&split.train, arch, &scaler)?;
         let va = ds.examples(&split.val, arch, &scaler)?;

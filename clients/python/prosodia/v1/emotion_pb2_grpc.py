@@ -33,7 +33,7 @@ class EmotionStub:
     silence, too short) and for bad request fields; NOT_FOUND for an unknown model or version;
     RESOURCE_EXHAUSTED for audio longer or larger than the server accepts; UNAVAILABLE while a
     model is not loaded or the server is shutting down; DEADLINE_EXCEEDED or CANCELLED when
-    the request deadline passes.
+    the request deadline passes. StreamClassify's statuses are listed at the RPC.
     """
 
     def __init__(self, channel):
@@ -67,7 +67,7 @@ class EmotionServicer:
     silence, too short) and for bad request fields; NOT_FOUND for an unknown model or version;
     RESOURCE_EXHAUSTED for audio longer or larger than the server accepts; UNAVAILABLE while a
     model is not loaded or the server is shutting down; DEADLINE_EXCEEDED or CANCELLED when
-    the request deadline passes.
+    the request deadline passes. StreamClassify's statuses are listed at the RPC.
     """
 
     def Classify(self, request, context):
@@ -82,7 +82,28 @@ class EmotionServicer:
         every later one carries audio bytes. The server answers with a WindowResult whenever a
         window of audio is complete (if interim results are on), an UtteranceResult at the end of
         each utterance (utterances are split by voice activity), and a StreamSummary after the
-        client half-closes.
+        client half-closes; then the stream ends OK.
+
+        Voice activity: an energy detector on the mono input in 10 ms frames; a frame is speech
+        when its RMS is at least -40 dBFS. An utterance starts after 100 ms of consecutive speech
+        frames (at the first of them) and ends after 500 ms of consecutive non-speech frames (at
+        the first of those); one longer than 60 s is cut there. Each utterance is classified
+        exactly as Classify would classify the audio from up to 1 s before its start (never
+        before the previous utterance's cut) to the point its end was detected, or the end of
+        the stream. So a file holding one utterance, streamed, gets Classify's answer for that
+        file. If no utterance is found, the whole stream (up to the server's Classify length
+        limit) is classified as one utterance at half-close, with Classify's errors (a silent or
+        too-short stream ends with INVALID_ARGUMENT).
+
+        Statuses: INVALID_ARGUMENT when the first message is not a config, for a second config,
+        a bad window or hop, an unset format, or bad audio (NaN samples, a stream that ends
+        mid-frame, no audio, an undecodable container: the message names the problem);
+        NOT_FOUND for an unknown model or version; RESOURCE_EXHAUSTED when the server already
+        serves its maximum number of streams (`max_streams`), when the stream runs past
+        `max_stream_seconds` of audio, or when an encoded stream's bytes pass
+        `max_message_bytes`; DEADLINE_EXCEEDED when the client sends nothing for
+        `stream_idle_timeout_seconds`; UNAVAILABLE when the model is not loaded or the work queue
+        is full. A client that disconnects stops the server's work on its stream.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -130,7 +151,7 @@ class Emotion:
     silence, too short) and for bad request fields; NOT_FOUND for an unknown model or version;
     RESOURCE_EXHAUSTED for audio longer or larger than the server accepts; UNAVAILABLE while a
     model is not loaded or the server is shutting down; DEADLINE_EXCEEDED or CANCELLED when
-    the request deadline passes.
+    the request deadline passes. StreamClassify's statuses are listed at the RPC.
     """
 
     @staticmethod
