@@ -95,9 +95,11 @@ pub(crate) fn start(
             state.streams.max_streams
         ))
     })?;
+    let active = state.metrics.stream_started();
     let (tx, rx) = mpsc::channel(RESPONSE_BUFFER);
     let task = async move {
-        let _permit = permit;
+        // Both are released when the stream's task ends, however it ends.
+        let (_permit, _active) = (permit, active);
         match serve(&state, inbound, &tx).await {
             Ok(()) | Err(Stop::Gone) => {}
             Err(Stop::Failed(e)) => {

@@ -445,3 +445,44 @@ async fn shutdown_gives_up_on_requests_after_the_grace_period() {
     assert!(!in_flight.is_finished(), "the slow request was still running");
     in_flight.abort();
 }
+
+#[tokio::test]
+async fn open_streams_show_in_the_active_streams_gauge_until_they_end() {
+    let server = TestServer::start(0, |_| {}).await;
+    let mut client = server.emotion().await;
+    let (tx, rx) = tokio::sync::mpsc::channel::<pb::StreamClassifyRequest>(4);
+    let config = pb::StreamConfig {
+        format: Some(pb::stream_config::Format::Raw(pb::RawFormat {
+            encoding: pb::PcmEncoding::S16le.into(),
+            sample_rate: 16_000,
+            channels: 1,
+        })),
+        ..Default::default()
+    };
+    tx.send(pb::StreamClassifyRequest {
+        message: Some(pb::stream_classify_request::Message::Config(config)),
+    })
+    .await
+    .unwrap();
+    let mut responses = client
+        .stream_classify(tokio_stream::wrappers::ReceiverStream::new(rx))
+        .await
+        .unwrap()
+        .into_inner();
+    let open = server.scrape().await;
+    assert_eq!(sample(&open, "prosodia_active_streams"), Some(1.0), "{open}");
+    // Half-close with no audio: the stream ends (with an error: nothing to classify).
+    drop(tx);
+    while let Ok(Some(_)) = responses.message().await {}
+    let mut closed = String::new();
+    for _ in 0..100 {
+        closed = server.scrape().await;
+        if sample(&closed, "prosodia_active_streams") == Some(0.0) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(sample(&closed, "prosodia_active_streams"), Some(0.0), "{closed}");
+    drop(client);
+    server.stop().await;
+}
