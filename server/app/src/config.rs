@@ -16,13 +16,16 @@
 //! | `listen` | `127.0.0.1:50051` | gRPC listen address |
 //! | `metrics_listen` | unset (off) | address of the Prometheus endpoint `GET /metrics` (plain HTTP) |
 //! | `models` | unset | model repository folder of `<name>/<version>/` |
-//! | `plugin_dir` | unset | folder of plugin libraries |
+//! | `plugin_dir` | unset | folder of plugin libraries (a library declaring `cpu` or `tract` replaces the built-in one) |
+//! | `plugin_watch_seconds` | 0 (off) | poll plugin libraries this often and hot-swap a changed one (new libraries in `plugin_dir` are loaded too) |
 //! | `default_model` | unset | model used when a request names none |
 //! | `max_message_bytes` | 67108864 | largest gRPC message accepted or sent |
 //! | `max_audio_seconds` | 600 | longest audio accepted |
 //! | `request_timeout_seconds` | 120 | per-request deadline |
 //! | `workers` | 0 (one per core) | concurrent decode/extract/infer jobs |
 //! | `max_queued` | 256 | requests that may wait for a worker |
+//! | `max_batch_size` | 1 (off) | most Classify requests of one model sharing one model call (dynamic batching) |
+//! | `max_batch_delay_ms` | 2 | longest time a request waits for others to fill its batch |
 //! | `shutdown_grace_seconds` | 30 | after SIGTERM/SIGINT, how long requests in flight may run before the server exits anyway |
 //! | `admin_token` | unset | bearer token for the Models service's LoadModel, UnloadModel and ReloadPlugin |
 //! | `admin_token_file` | unset | file holding the admin token (surrounding whitespace is trimmed); use instead of `admin_token` to keep it out of the process list |
@@ -62,6 +65,10 @@ pub struct Config {
     pub models: Option<PathBuf>,
     /// Folder of plugin libraries (`plugin_dir`, `--plugin-dir`, `PROSODIA_PLUGIN_DIR`).
     pub plugin_dir: Option<PathBuf>,
+    /// How often to check plugin libraries for changes and hot-swap them
+    /// (`plugin_watch_seconds`, `--plugin-watch-seconds`, `PROSODIA_PLUGIN_WATCH_SECONDS`);
+    /// 0 turns the watcher off, leaving reloads to the ReloadPlugin call.
+    pub plugin_watch_seconds: f64,
     /// Model used when a request leaves `model` empty; `None` picks the repository's only
     /// model when there is exactly one.
     pub default_model: Option<String>,
@@ -75,6 +82,12 @@ pub struct Config {
     pub workers: usize,
     /// Requests allowed to wait for a worker before new ones are refused as UNAVAILABLE.
     pub max_queued: usize,
+    /// Most Classify requests of one model run as one model call (`max_batch_size`); 1 turns
+    /// dynamic batching off.
+    pub max_batch_size: usize,
+    /// Longest wait, in milliseconds, of a batch's first request for others
+    /// (`max_batch_delay_ms`).
+    pub max_batch_delay_ms: f64,
     /// After SIGTERM or SIGINT, how long requests in flight may still run, in seconds, before
     /// the server exits anyway (`shutdown_grace_seconds`). New connections are refused at once.
     pub shutdown_grace_seconds: f64,
@@ -116,12 +129,15 @@ impl Default for Config {
             metrics_listen: None,
             models: None,
             plugin_dir: None,
+            plugin_watch_seconds: 0.0,
             default_model: None,
             max_message_bytes: 64 * 1024 * 1024,
             max_audio_seconds: 600.0,
             request_timeout_seconds: 120.0,
             workers: 0,
             max_queued: 256,
+            max_batch_size: 1,
+            max_batch_delay_ms: 2.0,
             shutdown_grace_seconds: 30.0,
             admin_token: None,
             admin_token_file: None,
@@ -160,6 +176,10 @@ pub struct Args {
     /// Folder of plugin libraries.
     #[arg(long, env = "PROSODIA_PLUGIN_DIR", value_name = "DIR")]
     pub plugin_dir: Option<PathBuf>,
+    /// Poll plugin libraries every this many seconds and hot-swap changed ones; 0 = off
+    /// [default: 0].
+    #[arg(long, env = "PROSODIA_PLUGIN_WATCH_SECONDS", value_name = "SECONDS")]
+    pub plugin_watch_seconds: Option<f64>,
     /// Model used when a request names none.
     #[arg(long, env = "PROSODIA_DEFAULT_MODEL", value_name = "NAME")]
     pub default_model: Option<String>,
@@ -178,6 +198,12 @@ pub struct Args {
     /// Requests that may wait for a worker [default: 256].
     #[arg(long, env = "PROSODIA_MAX_QUEUED", value_name = "N")]
     pub max_queued: Option<usize>,
+    /// Most Classify requests per model call; 1 = no batching [default: 1].
+    #[arg(long, env = "PROSODIA_MAX_BATCH_SIZE", value_name = "N")]
+    pub max_batch_size: Option<usize>,
+    /// Longest wait of a request for its batch to fill, in ms [default: 2].
+    #[arg(long, env = "PROSODIA_MAX_BATCH_DELAY_MS", value_name = "MS")]
+    pub max_batch_delay_ms: Option<f64>,
     /// Seconds that requests in flight may run after SIGTERM/SIGINT [default: 30].
     #[arg(long, env = "PROSODIA_SHUTDOWN_GRACE_SECONDS", value_name = "SECONDS")]
     pub shutdown_grace_seconds: Option<f64>,
@@ -261,6 +287,9 @@ impl Config {
         set(&mut self.workers, &args.workers);
         set(&mut self.max_queued, &args.max_queued);
         set(&mut self.shutdown_grace_seconds, &args.shutdown_grace_seconds);
+        set(&mut self.plugin_watch_seconds, &args.plugin_watch_seconds);
+        set(&mut self.max_batch_size, &args.max_batch_size);
+        set(&mut self.max_batch_delay_ms, &args.max_batch_delay_ms);
         set_opt(&mut self.admin_token, &args.admin_token);
         set_opt(&mut self.admin_token_file, &args.admin_token_file);
         set(&mut self.allow_unauthenticated_admin, &args.allow_unauthenticated_admin);
@@ -304,6 +333,23 @@ impl Config {
         }
         if self.default_model.as_deref() == Some("") {
             return bad("default_model is empty: leave it unset instead".to_owned());
+        }
+        if self.max_batch_size == 0 {
+            return bad("max_batch_size = 0: use 1 to turn batching off".to_owned());
+        }
+        if !(self.max_batch_delay_ms.is_finite()
+            && (0.0..=1000.0).contains(&self.max_batch_delay_ms))
+        {
+            return bad(format!(
+                "max_batch_delay_ms = {} must be between 0 and 1000",
+                self.max_batch_delay_ms
+            ));
+        }
+        if !(self.plugin_watch_seconds.is_finite() && self.plugin_watch_seconds >= 0.0) {
+            return bad(format!(
+                "plugin_watch_seconds = {} must be zero (off) or a positive number",
+                self.plugin_watch_seconds
+            ));
         }
         if !(self.shutdown_grace_seconds.is_finite() && self.shutdown_grace_seconds >= 0.0) {
             return bad(format!(

@@ -17,7 +17,9 @@ use prosodia_proto::pb;
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status, Streaming};
 
+use crate::batch::Batcher;
 use crate::error::{Error, Result};
+use crate::plugins::runner_error;
 use crate::repository::{FeatureProfile, InputKind, LoadedModel};
 use crate::runner::{Batch, normalize_probabilities};
 use crate::server::AppState;
@@ -64,12 +66,34 @@ impl EmotionService {
         let audio = req.audio.ok_or_else(missing_audio)?;
         let limits = self.state.limits.clone();
         let m = model.clone();
-        let (out, queue) = self.state.workers.run(move || classify_job(&m, audio, &limits)).await?;
+        let policy = self.state.batching;
+        let (mut out, queue) = self
+            .state
+            .workers
+            .run(move || classify_job(&m, audio, &limits, !policy.enabled()))
+            .await?;
+        let mut batch_size = 1;
+        if let Some((data, frames, width)) = out.pending.take() {
+            let batcher = model.batcher.get_or_init(|| {
+                Batcher::spawn(
+                    Arc::clone(&model.runner),
+                    model.manifest.labels.len(),
+                    policy,
+                    self.state.workers.clone(),
+                )
+            });
+            let submitted = Instant::now();
+            let batched = batcher.run(data, frames, width).await?;
+            let probs = normalize_probabilities(&batched.scores, model.manifest.labels.len())?;
+            (out.label, out.scores) = scored(&model.manifest.labels, &probs);
+            out.timings.inference_ms = ms(submitted.elapsed());
+            batch_size = batched.batch_size;
+        }
         let mut timings = out.timings;
         timings.queue_ms = ms(queue);
         timings.total_ms = ms(started.elapsed());
         self.state.metrics.observe_timings(&timings);
-        self.state.metrics.observe_batch(&model.name, 1);
+        self.state.metrics.observe_batch(&model.name, batch_size);
         tracing::info!(model = %model.name, version = model.version, label = %out.label, "classified");
         Ok(pb::ClassifyResponse {
             label: out.label,
@@ -147,21 +171,31 @@ struct Classified {
     scores: Vec<pb::ClassScore>,
     duration: f64,
     timings: pb::Timings,
+    /// The model input `(values, frames, width)` when inference is left to the batcher.
+    pending: Option<(Vec<f32>, usize, usize)>,
+}
+
+fn no_frames() -> Error {
+    prosodia_dsp::Error::new(ErrorKind::TooShort, "the audio yields no analysis frames").into()
 }
 
 /// The model input for decoded audio: `(values, frames, width)`.
 fn model_input(model: &LoadedModel, audio: &Audio) -> Result<(Vec<f32>, usize, usize)> {
+    if let Some(plugin) = &model.extractor {
+        // Plugins take mono audio at the configuration's rate: the server preprocesses.
+        let (signal, rate) = with_extractor(&model.features, |ex| Ok(ex.preprocess(audio)?))?;
+        let out = plugin.extract(&[&signal], rate).map_err(|e| runner_error(&e))?;
+        let m =
+            out.into_iter().next().filter(|m| m.rows > 0 && m.cols > 0).ok_or_else(no_frames)?;
+        return Ok((m.data, m.rows, m.cols));
+    }
     with_extractor(&model.features, |ex| match model.manifest.input.kind {
         InputKind::Frames => {
             let (signal, rate) = ex.preprocess(audio)?;
             let spectral = ex.spectral(&signal, rate)?;
             let m = ex.frame_matrix(&spectral);
             if m.rows == 0 || m.cols == 0 {
-                return Err(prosodia_dsp::Error::new(
-                    ErrorKind::TooShort,
-                    "the audio yields no analysis frames",
-                )
-                .into());
+                return Err(no_frames());
             }
             Ok((m.data, m.rows, m.cols))
         }
@@ -184,10 +218,13 @@ pub(crate) fn scored(labels: &[String], probs: &[f32]) -> (String, Vec<pb::Class
     (labels.get(best).cloned().unwrap_or_default(), scores)
 }
 
+/// Decodes and extracts, then runs the model too when `infer` (else leaves the input in
+/// `pending` for the batcher).
 fn classify_job(
     model: &LoadedModel,
     audio: pb::Audio,
     limits: &DecodeLimits,
+    infer: bool,
 ) -> Result<Classified> {
     let t0 = Instant::now();
     let audio = decode_audio(audio, limits)?;
@@ -195,21 +232,25 @@ fn classify_job(
     let t1 = Instant::now();
     let (data, t, f) = model_input(model, &audio)?;
     let t2 = Instant::now();
-    let probs = run_model(model, &data, t, f)?;
-    let t3 = Instant::now();
-    let (label, scores) = scored(&model.manifest.labels, &probs);
-    Ok(Classified {
-        label,
-        scores,
+    let mut out = Classified {
+        label: String::new(),
+        scores: Vec::new(),
         duration,
         timings: pb::Timings {
             decode_ms: ms(t1 - t0),
             extract_ms: ms(t2 - t1),
-            inference_ms: ms(t3 - t2),
-            queue_ms: 0.0,
-            total_ms: 0.0,
+            ..Default::default()
         },
-    })
+        pending: None,
+    };
+    if infer {
+        let probs = run_model(model, &data, t, f)?;
+        out.timings.inference_ms = ms(t2.elapsed());
+        (out.label, out.scores) = scored(&model.manifest.labels, &probs);
+    } else {
+        out.pending = Some((data, t, f));
+    }
+    Ok(out)
 }
 
 /// Runs the model on one `[1, t, f]` input and returns its probabilities, checked and

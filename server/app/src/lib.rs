@@ -5,7 +5,8 @@
 //! feature extraction (`prosodia-dsp`, one cached `Extractor` per worker thread and feature
 //! configuration) and inference to the bounded [`work::Workers`] pool. Models come from a
 //! [`repository`] of `<name>/<version>/` folders and run through the [`runner::ModelRunner`]
-//! trait, so built-in backends (tract, ONNX Runtime) and plugins are interchangeable. Every
+//! trait; [`plugins`] holds the plugin host (built-in `cpu` extractor and `tract` backend,
+//! libraries from `plugin_dir`, hot swap by ReloadPlugin or the file watcher). Every
 //! internal failure is an [`Error`]; [`status`] is the only place that turns one into a gRPC
 //! status. [`config`] merges the TOML file, environment and flags. [`server::ServerBuilder`]
 //! wires the services with health (overall, per service and per model), reflection (v1 and
@@ -14,16 +15,18 @@
 //! [`metrics`] serves Prometheus metrics on their own port; [`auth`] guards the mutating
 //! Models calls with a bearer token; TLS and the shutdown grace period are set up in
 //! [`server`]. StreamClassify ([`stream`]) runs one task per stream (voice-activity splitting,
-//! windows, utterances) whose CPU work goes through the same pool. Dynamic batching is planned
-//! to slot into [`work`] and [`emotion`].
+//! windows, utterances) whose CPU work goes through the same pool. [`batch`] groups concurrent
+//! Classify requests of one model into one model call (`max_batch_size`,
+//! `max_batch_delay_ms`).
 
 pub mod auth;
-pub mod backends;
+pub mod batch;
 pub mod config;
 pub mod emotion;
 mod error;
 pub mod metrics;
 pub mod models;
+pub mod plugins;
 pub mod repository;
 pub mod rpc;
 pub mod runner;

@@ -4,7 +4,7 @@
 
 use anyhow::Context;
 use clap::Parser;
-use prosodia_server::{Args, Config, ServerBuilder, backends, telemetry};
+use prosodia_server::{Args, Config, ServerBuilder, telemetry};
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
@@ -21,11 +21,7 @@ fn main() -> anyhow::Result<()> {
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("binding {}", config.listen))?;
-        let mut server = ServerBuilder::new(config);
-        for backend in backends::builtin() {
-            server = server.backend(backend);
-        }
-        server.serve(listener, shutdown_signal()).await?;
+        ServerBuilder::new(config).serve(listener, shutdown_signal()).await?;
         anyhow::Ok(())
     });
     // `serve` has already waited out the shutdown grace period: work still running (requests

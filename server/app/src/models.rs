@@ -15,9 +15,6 @@ use crate::repository::{State, VersionEntry};
 use crate::runner::TensorInfo;
 use crate::server::AppState;
 
-/// The built-in feature extractors (`model.toml`'s `extractor`), listed as plugins.
-const BUILTIN_EXTRACTORS: [&str; 2] = ["frames", "utterance"];
-
 /// The Models service.
 #[derive(Debug, Clone)]
 pub struct ModelsService {
@@ -30,29 +27,24 @@ impl ModelsService {
         Self { state }
     }
 
+    /// The in-process backends (tests register them), then every plugin of the host.
     fn plugins(&self) -> Vec<pb::PluginInfo> {
-        let version = env!("CARGO_PKG_VERSION").to_owned();
-        let mut out: Vec<pb::PluginInfo> = BUILTIN_EXTRACTORS
+        let mut out: Vec<pb::PluginInfo> = self
+            .state
+            .repo
+            .backends()
             .iter()
-            .map(|name| pb::PluginInfo {
-                name: (*name).to_owned(),
-                kind: pb::PluginKind::FeatureExtractor.into(),
-                version: version.clone(),
+            .map(|b| pb::PluginInfo {
+                name: b.name().to_owned(),
+                kind: pb::PluginKind::ModelBackend.into(),
+                version: b.version().to_owned(),
                 builtin: true,
                 path: String::new(),
                 ready: true,
                 message: String::new(),
             })
             .collect();
-        out.extend(self.state.repo.backends().iter().map(|b| pb::PluginInfo {
-            name: b.name().to_owned(),
-            kind: pb::PluginKind::ModelBackend.into(),
-            version: b.version().to_owned(),
-            builtin: true,
-            path: String::new(),
-            ready: true,
-            message: String::new(),
-        }));
+        out.extend(crate::plugins::plugin_list(&self.state.plugins));
         out
     }
 }
@@ -226,13 +218,12 @@ impl pb::models_server::Models for ModelsService {
     ) -> Result<Response<pb::ReloadPluginResponse>, Status> {
         self.state.admin.check(request.metadata(), "ReloadPlugin")?;
         let name = request.into_inner().name;
-        match self.plugins().into_iter().find(|p| p.name == name) {
-            Some(p) if p.builtin => Err(Error::Precondition(format!(
-                "plugin {name:?} is built into the server and cannot be reloaded"
-            ))
-            .into()),
-            Some(p) => Ok(Response::new(pb::ReloadPluginResponse { plugin: Some(p) })),
-            None => Err(Error::NotFound(format!("no plugin named {name:?}")).into()),
-        }
+        let state = Arc::clone(&self.state);
+        let plugin =
+            tokio::task::spawn_blocking(move || crate::plugins::reload_plugin(&state, &name))
+                .await
+                .map_err(|e| Error::Internal(format!("reload task failed: {e}")))??;
+        tracing::info!(plugin = %plugin.name, version = %plugin.version, "plugin reloaded");
+        Ok(Response::new(pb::ReloadPluginResponse { plugin: Some(plugin) }))
     }
 }

@@ -13,8 +13,11 @@
 //!
 //! `model.toml` is read into [`ModelManifest`]. Unknown keys are ignored so the trainer can add
 //! metadata without breaking older servers. The registry keeps every version found with its
-//! state; loading reads the files and asks the named [`Backend`] for a runner. Loading
-//! and unloading change only this registry; the health service is updated by the caller.
+//! state; loading reads the files and asks the named [`Backend`] for a runner: one given to
+//! [`Repository::new`] (tests use in-process backends), else the backend plugin of that name
+//! in the [`PluginHost`]. A model whose extractor is not the built-in `cpu` gets an
+//! [`ExtractorHandle`] from the host. Loading and unloading change only this registry; the
+//! health service is updated by the caller.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -23,8 +26,11 @@ use std::sync::{Arc, RwLock};
 use prosodia_dsp::FeatureConfig;
 use serde::{Deserialize, Serialize};
 
+use prosodia_plugin_host::{ExtractorHandle, Origin, PluginHost};
+
 use crate::error::{Error, Result};
-use crate::runner::{Backend, ModelRunner};
+use crate::plugins::{BUILTIN_EXTRACTOR, HostBackend};
+use crate::runner::{Backend, Batch, ModelRunner};
 
 /// Which features a model consumes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -134,6 +140,10 @@ pub struct ModelManifest {
     /// Evaluation report.
     #[serde(default)]
     pub evaluation: Option<Evaluation>,
+    /// Options passed to the backend plugin as its configuration (e.g. ONNX Runtime's
+    /// `intra_threads`); empty for tract.
+    #[serde(default, skip_serializing_if = "toml::Table::is_empty")]
+    pub backend_options: toml::Table,
 }
 
 fn default_backend() -> String {
@@ -143,9 +153,6 @@ fn default_backend() -> String {
 fn default_extractor() -> String {
     BUILTIN_EXTRACTOR.to_owned()
 }
-
-/// The name of the built-in CPU feature extractor.
-pub const BUILTIN_EXTRACTOR: &str = "cpu";
 
 /// The `[input]` table of `model.toml`: which features the model reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -166,6 +173,11 @@ impl Default for InputDecl {
 }
 
 impl ModelManifest {
+    /// `[backend_options]` as the TOML text a backend plugin is configured with.
+    pub fn backend_options_toml(&self) -> Result<String, toml::ser::Error> {
+        toml::to_string(&self.backend_options)
+    }
+
     /// Parses and checks `model.toml` text.
     pub fn from_toml(text: &str) -> Result<Self> {
         let mut m: Self =
@@ -238,6 +250,30 @@ pub struct LoadedModel {
     pub features: Arc<FeatureProfile>,
     /// The runner.
     pub runner: Arc<dyn ModelRunner>,
+    /// The extractor plugin feeding the model; `None` for the built-in CPU extractor, which
+    /// requests call directly.
+    pub extractor: Option<Arc<ExtractorHandle>>,
+    /// The dynamic batcher of this version, started by its first batched request.
+    pub batcher: Arc<std::sync::OnceLock<crate::batch::Batcher>>,
+}
+
+impl LoadedModel {
+    /// Brings the model onto the current version of its plugins and runs one inference on a
+    /// silent input, so a plugin swap is paid for (and checked) here, not by a request.
+    pub fn warm(&self) -> Result<()> {
+        self.runner.warm()?;
+        let width = match &self.extractor {
+            Some(ex) => ex.spec().map_err(|e| crate::plugins::runner_error(&e))?.width(),
+            None => model_width(&self.manifest, &self.features),
+        };
+        let frames = self.manifest.input.min_frames.max(1);
+        let data = vec![0.0; frames * width];
+        let lengths = [frames];
+        let batch = Batch { data: &data, n: 1, t: frames, f: width, lengths: &lengths };
+        let probs = self.runner.run(&batch)?;
+        crate::runner::normalize_probabilities(&probs, self.manifest.labels.len())?;
+        Ok(())
+    }
 }
 
 impl std::fmt::Debug for LoadedModel {
@@ -276,6 +312,7 @@ pub type Snapshot = Vec<(String, Vec<(u32, VersionEntry)>)>;
 pub struct Repository {
     root: Option<PathBuf>,
     backends: Arc<BTreeMap<String, Arc<dyn Backend>>>,
+    plugins: PluginHost,
     models: Arc<RwLock<BTreeMap<String, Versions>>>,
 }
 
@@ -293,15 +330,68 @@ fn poisoned<T>(_: T) -> Error {
 }
 
 impl Repository {
-    /// A registry over `root` (none: no models) with the given backends.
-    pub fn new(root: Option<PathBuf>, backends: Vec<Arc<dyn Backend>>) -> Self {
+    /// A registry over `root` (none: no models) whose models run on `backends` or, for names
+    /// not among them, on the backend plugins of `plugins`.
+    pub fn new(
+        root: Option<PathBuf>,
+        backends: Vec<Arc<dyn Backend>>,
+        plugins: PluginHost,
+    ) -> Self {
         let backends = backends.into_iter().map(|b| (b.name().to_owned(), b)).collect();
-        Self { root, backends: Arc::new(backends), models: Arc::new(RwLock::new(BTreeMap::new())) }
+        Self {
+            root,
+            backends: Arc::new(backends),
+            plugins,
+            models: Arc::new(RwLock::new(BTreeMap::new())),
+        }
     }
 
-    /// The backends known to this registry.
+    /// The in-process backends given to [`Repository::new`] (not the plugins).
     pub fn backends(&self) -> Vec<Arc<dyn Backend>> {
         self.backends.values().cloned().collect()
+    }
+
+    /// Every loaded model version.
+    pub fn loaded_models(&self) -> Vec<LoadedModel> {
+        self.models
+            .read()
+            .map(|m| m.values().flat_map(|v| v.values().filter_map(|e| e.loaded.clone())).collect())
+            .unwrap_or_default()
+    }
+
+    fn backend(&self, name: &str) -> Option<Arc<dyn Backend>> {
+        self.backends.get(name).cloned().or_else(|| {
+            HostBackend::find(&self.plugins, name).map(|b| Arc::new(b) as Arc<dyn Backend>)
+        })
+    }
+
+    /// The extractor plugin for `manifest` (`None`: the built-in CPU extractor, called
+    /// directly). The plugin is configured with `features.toml`, plus `output = "utterance"`
+    /// for models that read utterance features.
+    fn extractor(
+        &self,
+        manifest: &ModelManifest,
+        features: &FeatureProfile,
+        dir: &Path,
+    ) -> Result<Option<Arc<ExtractorHandle>>> {
+        let builtin = manifest.extractor == BUILTIN_EXTRACTOR
+            && self.plugins.info(BUILTIN_EXTRACTOR).is_ok_and(|i| i.origin == Origin::Builtin);
+        if builtin {
+            return Ok(None);
+        }
+        let mut config = String::new();
+        if manifest.input.kind == InputKind::Utterance {
+            config.push_str("output = \"utterance\"\n");
+        }
+        config.push_str(&features.key);
+        let handle = self.plugins.extractor(&manifest.extractor, &config).map_err(|e| {
+            Error::Repository(format!(
+                "extractor {:?} named in {}: {e}",
+                manifest.extractor,
+                dir.join("model.toml").display()
+            ))
+        })?;
+        Ok(Some(Arc::new(handle)))
     }
 
     /// Scans the root for `<name>/<version>/` folders, adding new ones as unloaded. Versions
@@ -448,33 +538,40 @@ impl Repository {
     fn load_dir(&self, name: &str, version: u32, dir: &Path) -> Result<LoadedModel> {
         let manifest = read_manifest(dir)?;
         let features = read_features(dir)?;
-        if manifest.extractor != BUILTIN_EXTRACTOR {
-            return Err(Error::Repository(format!(
-                "extractor {:?} named in {} is not available in this server (available: {BUILTIN_EXTRACTOR})",
-                manifest.extractor,
-                dir.join("model.toml").display()
-            )));
-        }
-        let backend = self.backends.get(&manifest.backend).ok_or_else(|| {
+        let backend = self.backend(&manifest.backend).ok_or_else(|| {
+            let mut available: Vec<String> = self.backends.keys().cloned().collect();
+            available.extend(
+                self.plugins
+                    .plugins()
+                    .iter()
+                    .filter(|p| p.kind == prosodia_plugin_api::PluginKind::ModelBackend)
+                    .map(|p| p.name.clone()),
+            );
             Error::Repository(format!(
                 "backend {:?} named in {} is not available in this server (available: {})",
                 manifest.backend,
                 dir.join("model.toml").display(),
-                if self.backends.is_empty() {
-                    "none".to_owned()
-                } else {
-                    self.backends.keys().cloned().collect::<Vec<_>>().join(", ")
-                }
+                if available.is_empty() { "none".to_owned() } else { available.join(", ") }
             ))
         })?;
+        let extractor = self.extractor(&manifest, &features, dir)?;
         let runner = backend.load(&dir.join("model.onnx"), &manifest)?;
-        check_width(runner.as_ref(), &manifest, &features)?;
+        let produced = match &extractor {
+            Some(ex) => ex
+                .spec()
+                .map_err(|e| Error::Repository(format!("extractor {:?}: {e}", manifest.extractor)))?
+                .width(),
+            None => model_width(&manifest, &features),
+        };
+        check_width(runner.as_ref(), &manifest, &features, produced)?;
         Ok(LoadedModel {
             name: name.to_owned(),
             version,
             manifest: Arc::new(manifest),
             features: Arc::new(features),
             runner: Arc::from(runner),
+            extractor,
+            batcher: Arc::default(),
         })
     }
 
@@ -507,38 +604,46 @@ impl Repository {
     }
 }
 
-/// Refuses a model whose declared feature width (the last dimension of its 3-D input) does
-/// not match what its extractor produces, so the mismatch surfaces at load, not per request.
+/// The columns the built-in extractor gives `manifest`'s model per frame.
+fn model_width(manifest: &ModelManifest, features: &FeatureProfile) -> usize {
+    match manifest.input.kind {
+        InputKind::Frames => features.config.frame_width(),
+        InputKind::Utterance => prosodia_dsp::utterance::COUNT,
+    }
+}
+
+/// Refuses a model whose declared feature width (`[input] width` in `model.toml`, or the last
+/// dimension of the backend's 3-D input) differs from the `produced` width of its extractor,
+/// so the mismatch surfaces at load, not per request.
 fn check_width(
     runner: &dyn ModelRunner,
     manifest: &ModelManifest,
     features: &FeatureProfile,
+    produced: usize,
 ) -> Result<()> {
-    let expected = match manifest.input.kind {
-        InputKind::Frames => features.config.frame_width(),
-        InputKind::Utterance => prosodia_dsp::utterance::COUNT,
-    };
-    if manifest.input.width != 0 && manifest.input.width != expected {
-        return Err(Error::Repository(format!(
-            "model.toml says the model reads {} columns but feature configuration {:?} gives {expected}",
-            manifest.input.width, features.config.name
-        )));
-    }
-    let inputs = runner.inputs();
-    let declared = inputs
+    let from_backend = runner
+        .inputs()
         .iter()
         .find(|t| t.shape.len() == 3)
         .and_then(|t| t.shape.last().copied())
+        .and_then(|w| usize::try_from(w).ok())
         .filter(|&w| w > 0);
-    match declared {
-        Some(w) if usize::try_from(w).ok() != Some(expected) => Err(Error::Repository(format!(
-            "the model takes {w} features per frame but its {} input with feature configuration {:?} \
-             produces {expected}",
-            manifest.input.kind.as_str(),
-            features.config.name
-        ))),
-        _ => Ok(()),
+    let declared = [
+        ("model.toml's [input] width", Some(manifest.input.width).filter(|&w| w > 0)),
+        ("the model's input", from_backend),
+    ];
+    for (source, width) in declared {
+        if let Some(w) = width.filter(|&w| w != produced) {
+            return Err(Error::Repository(format!(
+                "{source} has {w} features per frame but extractor {:?} with feature configuration {:?} \
+                 produces {produced} for {} input",
+                manifest.extractor,
+                features.config.name,
+                manifest.input.kind.as_str()
+            )));
+        }
     }
+    Ok(())
 }
 
 fn not_found(name: &str, models: &BTreeMap<String, Versions>) -> Error {

@@ -109,6 +109,13 @@ pub trait ModelRunner: Send + Sync {
     /// Runs a batch, returning `batch.n * classes` probabilities, row-major, in the model's
     /// label order.
     fn run(&self, batch: &Batch<'_>) -> Result<Vec<f32>, RunnerError>;
+
+    /// Prepares the runner for requests after its backend changed under it (a plugin hot
+    /// swap): a plugin-backed runner loads the model into the new version here. In-process
+    /// runners have nothing to do.
+    fn warm(&self) -> Result<(), RunnerError> {
+        Ok(())
+    }
 }
 
 /// Creates runners from model folders: one per backend name (`tract`, `ort`, a plugin).

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use prosodia_proto::pb;
 use prosodia_proto::pb::emotion_client::EmotionClient;
 use prosodia_proto::pb::models_client::ModelsClient;
-use prosodia_server::{Config, ServerBuilder, backends};
+use prosodia_server::{Config, ServerBuilder};
 use prosodia_tests::{fixtures_in, read};
 
 fn bundled() -> PathBuf {
@@ -55,10 +55,7 @@ async fn bundled_model_serves_real_clips_through_the_server() {
     let root = bundled();
     assert!(root.is_dir(), "the bundled model repository {} is missing", root.display());
     let config = Config { models: Some(root), workers: 2, ..Config::default() };
-    let mut server = ServerBuilder::new(config);
-    for b in backends::builtin() {
-        server = server.backend(b);
-    }
+    let server = ServerBuilder::new(config);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

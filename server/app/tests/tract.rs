@@ -14,7 +14,7 @@ use prosodia_onnx::{TestModelConfig, test_classifier};
 use prosodia_proto::pb;
 use prosodia_proto::pb::emotion_client::EmotionClient;
 use prosodia_proto::pb::models_client::ModelsClient;
-use prosodia_server::{Config, ServerBuilder, backends};
+use prosodia_server::{Config, ServerBuilder};
 use prosodia_tests::{fixture, read};
 
 const LABELS: &str = r#"["angry", "disgust", "fear", "happy", "neutral", "sad"]"#;
@@ -45,10 +45,7 @@ async fn classify_runs_an_onnx_model_through_tract() {
         workers: 2,
         ..Config::default()
     };
-    let mut server = ServerBuilder::new(config);
-    for b in backends::builtin() {
-        server = server.backend(b);
-    }
+    let server = ServerBuilder::new(config);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

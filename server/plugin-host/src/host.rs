@@ -248,6 +248,13 @@ pub struct PluginHost {
     inner: Arc<Inner>,
 }
 
+impl std::fmt::Debug for PluginHost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let plugins = self.plugins();
+        f.debug_list().entries(plugins.iter().map(|p| format!("{} {}", p.name, p.version))).finish()
+    }
+}
+
 impl PluginHost {
     /// A [`HostBuilder`].
     pub fn builder() -> HostBuilder {
