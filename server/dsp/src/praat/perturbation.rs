@@ -85,13 +85,25 @@ fn hann_windowed_rms(
         return None;
     }
     let (mut sum, mut wsum) = (0.0, 0.0);
+    // The window's cosine advances by a fixed phase per sample on each side of the centre,
+    // so it is rotated as a phasor (restarted where the side changes) instead of calling
+    // cos per sample; the drift over one window is a few ulp.
+    let mut side: Option<bool> = None;
+    let (mut cs, mut sn, mut dc, mut ds) = (1.0f64, 0.0f64, 1.0f64, 0.0f64);
     for i in imin..=imax {
         let t = (i as f64 + 0.5) * dx;
-        let width = if t < tmid { width_left } else { width_right };
-        let w = 0.5 + 0.5 * (std::f64::consts::PI * (t - tmid) / width).cos();
+        let left = t < tmid;
+        if side != Some(left) {
+            side = Some(left);
+            let width = if left { width_left } else { width_right };
+            (sn, cs) = (std::f64::consts::PI * (t - tmid) / width).sin_cos();
+            (ds, dc) = (std::f64::consts::PI * dx / width).sin_cos();
+        }
+        let w = 0.5 + 0.5 * cs;
         let v = f64::from(x[i as usize]) * w;
         sum += v * v;
         wsum += w * w;
+        (cs, sn) = (cs * dc - sn * ds, sn * dc + cs * ds);
     }
     (wsum > 0.0).then(|| (sum / wsum).sqrt())
 }

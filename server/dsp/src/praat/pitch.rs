@@ -1,5 +1,6 @@
 //! Boersma's (1993) autocorrelation pitch tracker: per-frame candidates, then a Viterbi path.
 
+use std::cell::RefCell;
 use std::sync::Arc;
 
 use realfft::num_complex::Complex;
@@ -15,6 +16,11 @@ const STRENGTH_DEPTH: usize = 30;
 const REFINE_DEPTH_FAST: usize = 70;
 /// The "sinc700" reconstruction, for very accurate analyses and very short lags.
 const REFINE_DEPTH_ACCURATE: usize = 700;
+
+thread_local! {
+    /// FFT plans for the frame autocorrelations, shared by every call on this thread.
+    static PLANNER: RefCell<RealFftPlanner<f32>> = RefCell::new(RealFftPlanner::new());
+}
 
 /// One frame's candidates, unvoiced first, kept in fixed-stride arrays across frames.
 struct Candidates {
@@ -83,9 +89,14 @@ pub(crate) fn pitch_ac(samples: &[f32], sample_rate: u32, params: &PitchParams) 
     };
     let used_lag = (max_lag + tap_depth + 2).min(brent_ixmax);
     let nfft = fft_size(nwin + used_lag + 1);
-    let mut planner = RealFftPlanner::<f64>::new();
-    let fwd: Arc<dyn RealToComplex<f64>> = planner.plan_fft_forward(nfft);
-    let inv: Arc<dyn ComplexToReal<f64>> = planner.plan_fft_inverse(nfft);
+    // The autocorrelations run in f32: rustfft's SIMD paths hold twice as many f32 lanes,
+    // and the normalised correlation only needs ~1e-6 to place a peak within 1e-6 of a
+    // sample (the parity tests bound the effect). Plans are cached per thread, since most
+    // clips share one length.
+    let (fwd, inv) = PLANNER.with(|p| {
+        let mut p = p.borrow_mut();
+        (p.plan_fft_forward(nfft), p.plan_fft_inverse(nfft))
+    });
     let mut time_buf = fwd.make_input_vec();
     let mut spec = fwd.make_output_vec();
     let mut scratch_f = fwd.make_scratch_vec();
@@ -110,10 +121,11 @@ pub(crate) fn pitch_ac(samples: &[f32], sample_rate: u32, params: &PitchParams) 
     // The window's own autocorrelation, normalised at lag 0: dividing by it undoes the
     // taper's decay with lag (Boersma 1993, eq. 9).
     let mut window_r = vec![0.0; brent_ixmax + 1];
-    autocorrelate(&window, &fwd, &inv, &mut time_buf, &mut spec, &mut scratch_f, &mut scratch_i);
-    let w0 = time_buf[0];
+    let window32: Vec<f32> = window.iter().map(|&w| w as f32).collect();
+    autocorrelate(&window32, &fwd, &inv, &mut time_buf, &mut spec, &mut scratch_f, &mut scratch_i);
+    let w0 = f64::from(time_buf[0]);
     for (dst, &v) in window_r.iter_mut().zip(&time_buf) {
-        *dst = v / w0;
+        *dst = f64::from(v) / w0;
     }
 
     let x = samples;
@@ -129,7 +141,7 @@ pub(crate) fn pitch_ac(samples: &[f32], sample_rate: u32, params: &PitchParams) 
         strength: vec![0.0; num_frames * max_candidates],
     };
     let mut intensity = vec![0.0; num_frames];
-    let mut frame = vec![0.0; nwin];
+    let mut frame = vec![0.0f32; nwin];
     // r over lags -brent_ixmax..=brent_ixmax, so that the sinc can look to negative lags.
     let mut r = vec![0.0; 2 * brent_ixmax + 1];
     let mut peak_lag = vec![0usize; max_candidates];
@@ -155,13 +167,13 @@ pub(crate) fn pitch_ac(samples: &[f32], sample_rate: u32, params: &PitchParams) 
             if start >= 0 && start as usize + nwin <= n {
                 let seg = &x[start as usize..start as usize + nwin];
                 for ((f, &v), &w) in frame.iter_mut().zip(seg).zip(&window) {
-                    *f = (f64::from(v) - local_mean) * w;
+                    *f = ((f64::from(v) - local_mean) * w) as f32;
                 }
             } else {
                 for (j, f) in frame.iter_mut().enumerate() {
                     let k = start + j as isize;
                     *f = if k >= 0 && (k as usize) < n {
-                        (f64::from(x[k as usize]) - local_mean) * window[j]
+                        ((f64::from(x[k as usize]) - local_mean) * window[j]) as f32
                     } else {
                         0.0
                     };
@@ -171,7 +183,8 @@ pub(crate) fn pitch_ac(samples: &[f32], sample_rate: u32, params: &PitchParams) 
             // silence criterion.
             let p_lo = half_window.saturating_sub(half_period);
             let p_hi = (half_window + half_period).min(nwin);
-            let local_peak = frame[p_lo..p_hi].iter().fold(0.0f64, |m, &v| m.max(v.abs()));
+            let local_peak =
+                frame[p_lo..p_hi].iter().fold(0.0f64, |m, &v| m.max(f64::from(v).abs()));
             *inten = (local_peak / global_peak).min(1.0);
 
             autocorrelate(
@@ -183,13 +196,13 @@ pub(crate) fn pitch_ac(samples: &[f32], sample_rate: u32, params: &PitchParams) 
                 &mut scratch_f,
                 &mut scratch_i,
             );
-            let ac0 = time_buf[0];
+            let ac0 = f64::from(time_buf[0]);
             if ac0 <= 0.0 {
                 continue;
             }
             let inv_ac0 = 1.0 / ac0;
             for lag in 0..=used_lag {
-                let v = time_buf[lag] * inv_ac0 * inv_window_r[lag];
+                let v = f64::from(time_buf[lag]) * inv_ac0 * inv_window_r[lag];
                 r[brent_ixmax + lag] = v;
                 r[brent_ixmax - lag] = v;
             }
@@ -338,13 +351,13 @@ fn fft_size(n: usize) -> usize {
 /// spectrum.
 #[allow(clippy::too_many_arguments)]
 fn autocorrelate(
-    frame: &[f64],
-    fwd: &Arc<dyn RealToComplex<f64>>,
-    inv: &Arc<dyn ComplexToReal<f64>>,
-    time_buf: &mut [f64],
-    spec: &mut [Complex<f64>],
-    scratch_f: &mut [Complex<f64>],
-    scratch_i: &mut [Complex<f64>],
+    frame: &[f32],
+    fwd: &Arc<dyn RealToComplex<f32>>,
+    inv: &Arc<dyn ComplexToReal<f32>>,
+    time_buf: &mut [f32],
+    spec: &mut [Complex<f32>],
+    scratch_f: &mut [Complex<f32>],
+    scratch_i: &mut [Complex<f32>],
 ) {
     time_buf[..frame.len()].copy_from_slice(frame);
     time_buf[frame.len()..].iter_mut().for_each(|v| *v = 0.0);

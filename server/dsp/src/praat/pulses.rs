@@ -161,22 +161,28 @@ struct Sound<'a> {
     dx: f64,
 }
 
-/// Dot product with four independent accumulators, so the loop is not serialised on one
-/// floating-point add chain.
+/// Dot product in f32 lanes, returned as f64.
+///
+/// This is the pulse finder's inner loop (one period against every shift of up to half a
+/// period), so it runs in 16 independent f32 accumulators that the compiler maps onto SIMD
+/// registers; each accumulator sums at most `len / 16` products and the lanes are combined in
+/// f64, which keeps the relative error near 1e-7 — far below what moves a correlation
+/// maximum by a measurable fraction of a sample.
 fn dot(a: &[f32], b: &[f32]) -> f64 {
-    let mut acc = [0.0f64; 4];
-    let (ca, cb) = (a.chunks_exact(4), b.chunks_exact(4));
+    const LANES: usize = 16;
+    let mut acc = [0.0f32; LANES];
+    let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
     let (ra, rb) = (ca.remainder(), cb.remainder());
     for (u, v) in ca.zip(cb) {
-        for k in 0..4 {
-            acc[k] += f64::from(u[k]) * f64::from(v[k]);
+        for k in 0..LANES {
+            acc[k] += u[k] * v[k];
         }
     }
-    let mut tail = 0.0;
+    let mut tail = 0.0f64;
     for (&u, &v) in ra.iter().zip(rb) {
         tail += f64::from(u) * f64::from(v);
     }
-    (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
+    acc.iter().map(|&v| f64::from(v)).sum::<f64>() + tail
 }
 
 impl Sound<'_> {
