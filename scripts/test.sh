@@ -30,4 +30,14 @@ if [ "${PROSODIA_SKIP_PYTHON:-0}" != 1 ]; then
   fi
 fi
 
+# The Node client's dependencies and node itself for server/app/tests/node_client.rs (which
+# skips with a printed reason when absent; PROSODIA_SKIP_NODE=1 skips the install).
+if [ "${PROSODIA_SKIP_NODE:-0}" != 1 ]; then
+  if node_env="$(bash scripts/install-node-clients.sh)"; then
+    eval "$node_env"
+  else
+    echo "test.sh: could not install the Node client; its tests will skip" >&2
+  fi
+fi
+
 cargo test --workspace --locked "$@"
