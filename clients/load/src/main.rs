@@ -131,7 +131,7 @@ fn main() -> anyhow::Result<()> {
         let (samples, rate) = decode_mono(&args.files[0])?;
         let samples = Arc::new(samples);
         let mut reports = Vec::new();
-        for n in args.streams.clone() {
+        for &n in &args.streams {
             let config = StreamLoadConfig {
                 addr: args.addr.clone(),
                 channels: args.channels.unwrap_or(n.min(64)),
