@@ -50,21 +50,30 @@ fn unsupported_configurations_are_refused_before_touching_cuda() {
     }
 }
 
+/// The host smoke-tests a library by creating an extractor with its defaults: without a GPU
+/// the library is refused with the plugin's own reason (and the built-in CPU extractor keeps
+/// serving); with a GPU it loads, and a missing device is the ABI's `UNSUPPORTED`.
 #[test]
-fn the_plugin_library_loads_and_reports_itself_unavailable() -> anyhow::Result<()> {
+fn the_plugin_library_reports_itself_unavailable_through_the_host() -> anyhow::Result<()> {
     let lib = build::rust_plugin_library("prosodia_features_cuda_plugin")?;
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("libprosodia_features_cuda_plugin.so");
     std::fs::copy(&lib, &path)?;
     let host = PluginHost::builder().build()?;
+    if !driver_present() {
+        let err = host.load_library(&path).unwrap_err();
+        assert_eq!(err.kind(), HostErrorKind::SmokeTest, "{err}");
+        assert!(err.to_string().contains("no CUDA driver"), "{err}");
+        assert!(host.info("cuda").is_err(), "a refused library must not be registered");
+        return Ok(());
+    }
     let info = host.load_library(&path)?;
     assert_eq!(info.name, "cuda");
-    let config = if driver_present() { "device = 4096" } else { "" };
-    let Err(err) = host.extractor("cuda", config) else {
-        panic!("creating a `cuda` extractor on device 4096 or without a driver succeeded");
+    let Err(err) = host.extractor("cuda", "device = 4096") else {
+        panic!("creating a `cuda` extractor on device 4096 succeeded");
     };
     assert_eq!(err.kind(), HostErrorKind::Plugin, "{err}");
     assert_eq!(err.plugin_code(), Some(ErrorCode::Unsupported), "{err}");
-    assert!(err.to_string().contains("CUDA"), "{err}");
+    assert!(err.to_string().contains("no CUDA device 4096"), "{err}");
     Ok(())
 }
