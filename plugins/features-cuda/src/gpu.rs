@@ -457,7 +457,6 @@ fn pipeline(
         };
         copy_view(l, src, t, cols, width, block.col, &mut frames_out)?;
     }
-    drop(frames_out);
 
     // Per-utterance column statistics of the raw features, then the optional normalisation.
     let w32 = u32_of(width)?;

@@ -7,7 +7,8 @@
 //! delta edge clamp fails here. What this cannot catch — CUDA-specific bugs, launch
 //! geometry, races — needs the GPU tests in `gpu.rs`.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+// Index loops mirror the kernels' loops on purpose.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::needless_range_loop)]
 
 use prosodia_dsp::FeatureConfig;
 use prosodia_dsp::framing::{rms, zero_crossing_rate};
