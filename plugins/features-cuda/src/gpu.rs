@@ -206,12 +206,13 @@ impl Gpu {
         self.ctx.name().unwrap_or_else(|e| format!("unknown ({e})"))
     }
 
+    // Staging buffers grow by a quarter beyond the request, so batches of slowly rising size
+    // do not re-pin memory every call (pinning is far slower than a copy).
     fn pinned_u32(&mut self, len: usize) -> Result<&mut PinnedHostSlice<u32>, Error> {
         if self.pinned_in.as_ref().is_none_or(|p| p.len() < len) {
             self.pinned_in = None;
             // SAFETY: the buffer is written in full up to `len` before it is read.
-            let p =
-                unsafe { self.ctx.alloc_pinned::<u32>(len.next_power_of_two()) }.map_err(device)?;
+            let p = unsafe { self.ctx.alloc_pinned::<u32>(len + len / 4) }.map_err(device)?;
             self.pinned_in = Some(p);
         }
         self.pinned_in.as_mut().ok_or_else(|| Error::new(ErrorKind::Device, "pinned buffer"))
@@ -221,8 +222,7 @@ impl Gpu {
         if self.pinned_out.as_ref().is_none_or(|p| p.len() < len) {
             self.pinned_out = None;
             // SAFETY: the first `len` values are overwritten by the device copy before use.
-            let p =
-                unsafe { self.ctx.alloc_pinned::<f32>(len.next_power_of_two()) }.map_err(device)?;
+            let p = unsafe { self.ctx.alloc_pinned::<f32>(len + len / 4) }.map_err(device)?;
             self.pinned_out = Some(p);
         }
         self.pinned_out.as_mut().ok_or_else(|| Error::new(ErrorKind::Device, "pinned buffer"))
