@@ -1,6 +1,7 @@
 //! GPU-only throughput benchmark: hours of audio per second for batch sizes 1 to 4096, the
-//! speedup over the CPU extractor on all cores, and the bytes the pipeline must move set
-//! against the card's memory bandwidth. Skips with the reason when there is no usable GPU.
+//! speedup over the CPU extractor on all cores, the operations done, and the bytes the
+//! pipeline must move set against the card's memory bandwidth. Skips with the reason when
+//! there is no usable GPU.
 //!
 //! Run: `cargo bench -p prosodia-features-cuda --bench throughput [-- MAX_BATCH BW_GBPS]`.
 //! `BW_GBPS` is the card's peak memory bandwidth in GB/s (default 4800, an H200), from its
@@ -40,6 +41,23 @@ fn bytes_per_frame(n_fft: usize, hop: usize, n_mels: usize, n_mfcc: usize, width
     let stats = bins * 4 + hop * 4 + 8 * 4; // centroid/rolloff read power, RMS/ZCR samples
     let assemble = width * 4 * 4; // copy in/out, statistics, download
     (stft + mel + cepstrum + stats + assemble) as f64
+}
+
+/// Floating-point operations per frame: a complex radix-2 FFT of real input (5·N·log2 N),
+/// windowing, |X|², the mel triangles (about 2 multiply-adds per bin), the log, the DCT, two
+/// delta windows, RMS/ZCR and the centroid/rolloff passes.
+fn flops_per_frame(n_fft: usize, n_mels: usize, n_mfcc: usize, delta_width: usize) -> f64 {
+    let n = n_fft as f64;
+    let bins = (n_fft / 2 + 1) as f64;
+    5.0 * n * n.log2()
+        + n
+        + 3.0 * bins
+        + 4.0 * bins
+        + 2.0 * n_mels as f64
+        + 2.0 * (n_mels * n_mfcc) as f64
+        + 2.0 * (delta_width * n_mfcc) as f64
+        + 4.0 * n
+        + 6.0 * bins
 }
 
 fn main() {
@@ -88,7 +106,13 @@ fn main() {
         config.mel.n_mfcc,
         config.frame_width(),
     );
-    println!("batch  ms/batch  h_audio/s  speedup  GB_moved  floor_ms  x_floor");
+    let fpf = flops_per_frame(
+        config.stft.n_fft,
+        config.mel.n_mels,
+        config.mel.n_mfcc,
+        config.mel.delta_width,
+    );
+    println!("batch  ms/batch  h_audio/s  speedup  GB_moved  GFLOP  floor_ms  x_floor");
     let mut n = 1;
     while n <= max_batch {
         let batch: Vec<&[f32]> = (0..n).map(|i| clips[i % clips.len()].as_slice()).collect();
@@ -103,10 +127,11 @@ fn main() {
         let bytes = bpf * (n * frames_per_clip) as f64;
         let floor = bytes / (bandwidth_gbps * 1e9);
         println!(
-            "{n:5}  {:8.3}  {hours:9.3}  {:7.1}  {:8.4}  {:8.4}  {:7.1}",
+            "{n:5}  {:8.3}  {hours:9.3}  {:7.1}  {:8.4}  {:5.2}  {:8.4}  {:7.1}",
             secs * 1e3,
             hours / cpu_hours_per_s,
             bytes / 1e9,
+            fpf * (n * frames_per_clip) as f64 / 1e9,
             floor * 1e3,
             secs / floor
         );
