@@ -40,4 +40,16 @@ if [ "${PROSODIA_SKIP_NODE:-0}" != 1 ]; then
   fi
 fi
 
+# NVRTC for the CUDA extractor's kernel-compilation tests, from the nvidia-cuda-nvrtc-cu12
+# wheel (no GPU needed; the tests skip with a printed reason when it is absent;
+# PROSODIA_SKIP_NVRTC=1 skips the install). cudarc opens libnvrtc by name, so its directory
+# goes on the loader's search path.
+if [ "${PROSODIA_SKIP_NVRTC:-0}" != 1 ]; then
+  if nvrtc_dir="$(bash scripts/install-nvrtc.sh)"; then
+    export LD_LIBRARY_PATH="$nvrtc_dir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  else
+    echo "test.sh: could not install NVRTC; the CUDA kernel-compilation tests will skip" >&2
+  fi
+fi
+
 cargo test --workspace --locked "$@"
