@@ -11,7 +11,7 @@ use std::time::Duration;
 use prosodia_load::{
     Arrival, StreamLoadConfig, UnaryConfig, UnaryReport, decode_mono, run_streams, run_unary,
 };
-use prosodia_server::{Config, ServerBuilder, backends};
+use prosodia_server::{Config, ServerBuilder};
 
 fn fixture() -> Option<PathBuf> {
     let shared = std::env::var_os("PROSODIA_SHARED").map_or_else(
@@ -31,10 +31,7 @@ fn fixture() -> Option<PathBuf> {
 async fn start_server() -> (String, tokio::sync::oneshot::Sender<()>) {
     let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models");
     let config = Config { models: Some(models), workers: 2, ..Config::default() };
-    let mut server = ServerBuilder::new(config);
-    for b in backends::builtin() {
-        server = server.backend(b);
-    }
+    let server = ServerBuilder::new(config);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
