@@ -4,12 +4,13 @@
 //! marshalling, the `wrap` shim, copying the output out and releasing it).
 //!
 //! `cargo bench -p prosodia-features-cpu --bench boundary`. After the criterion groups it
-//! prints the overhead of each path relative to the direct call from interleaved medians,
-//! which are less sensitive to drift than comparing separate runs. Target: under 1 %.
+//! prints the overhead of each path relative to the direct call as the median of paired
+//! differences over interleaved rounds, which is less sensitive to drift than comparing
+//! separate runs. Target: under 1 %. Results: `docs/plugins.md`.
 
 use std::hint::black_box;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use criterion::{Criterion, criterion_group};
 use prosodia_features_cpu::CpuExtractor;
@@ -86,55 +87,53 @@ fn boundary(c: &mut Criterion) {
     g.finish();
 }
 
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
-
-/// Interleaved rounds: each round times the three paths back to back, so machine load hits
-/// all three alike. Reports the median and the minimum (the least disturbed run) per path,
-/// for the 3 s utterance and for a 0.25 s one (where a fixed per-call cost would show most).
+/// Interleaved rounds: each round times the three paths back to back, in a rotating order
+/// (so no path always runs first, on cold caches, or after the same neighbour). The overhead
+/// of a path is the median over rounds of its time minus the direct call's time in the same
+/// round: pairing within a round cancels the machine's drift, which on a shared machine is
+/// larger than the effect measured. Run for the 3 s utterance and for a 0.25 s one (where a
+/// fixed per-call cost would show most).
 fn summary() {
     let p = paths();
-    for (secs, rounds) in [(3.0f32, 200usize), (0.25, 2000)] {
+    for (secs, rounds) in [(3.0f32, 400usize), (0.25, 3000)] {
         let full = utterance();
         let x = &full[..(RATE as f32 * secs) as usize];
+        let out = p.direct.extract(&[x], RATE).unwrap_or_else(|e| panic!("{e}"));
         let (mut d, mut b, mut y) = (Vec::new(), Vec::new(), Vec::new());
         let time = |f: &dyn Fn()| {
             let t = Instant::now();
             f();
-            t.elapsed()
+            t.elapsed().as_secs_f64()
         };
-        for _ in 0..rounds {
-            d.push(time(&|| drop(black_box(p.direct.extract(&[x], RATE)))));
-            b.push(time(&|| drop(black_box(p.builtin.extract(&[x], RATE)))));
-            y.push(time(&|| drop(black_box(p.dynamic.extract(&[x], RATE)))));
+        for round in 0..rounds {
+            for slot in 0..3 {
+                match (round + slot) % 3 {
+                    0 => d.push(time(&|| drop(black_box(p.direct.extract(&[x], RATE))))),
+                    1 => b.push(time(&|| drop(black_box(p.builtin.extract(&[x], RATE))))),
+                    _ => y.push(time(&|| drop(black_box(p.dynamic.extract(&[x], RATE))))),
+                }
+            }
         }
-        let stats =
-            |v: &Vec<Duration>| (median(v.clone()), v.iter().copied().min().unwrap_or_default());
-        let ((dm, dn), (bm, bn), (ym, yn)) = (stats(&d), stats(&b), stats(&y));
-        let pct = |t: Duration, r: Duration| {
-            100.0 * (t.as_secs_f64() - r.as_secs_f64()) / r.as_secs_f64()
+        let median = |mut v: Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
         };
-        let us = |t: Duration, r: Duration| (t.as_secs_f64() - r.as_secs_f64()) * 1e6;
+        let paired = |v: &[f64]| median(v.iter().zip(&d).map(|(t, r)| t - r).collect());
+        let direct = median(d.clone());
         println!(
-            "\nboundary summary, {secs} s utterance at 48 kHz, {rounds} interleaved rounds (median | min):"
+            "\nboundary summary, {secs} s utterance at 48 kHz ({}×{} output), {rounds} rounds:",
+            out[0].rows, out[0].cols
         );
-        println!("  direct            {dm:>10.3?} | {dn:>10.3?}");
-        println!(
-            "  host, built-in    {bm:>10.3?} | {bn:>10.3?}   overhead {:+.2} % | {:+.2} %  ({:+.1} µs | {:+.1} µs)",
-            pct(bm, dm),
-            pct(bn, dn),
-            us(bm, dm),
-            us(bn, dn)
-        );
-        println!(
-            "  host, dynamic ABI {ym:>10.3?} | {yn:>10.3?}   overhead {:+.2} % | {:+.2} %  ({:+.1} µs | {:+.1} µs)",
-            pct(ym, dm),
-            pct(yn, dn),
-            us(ym, dm),
-            us(yn, dn)
-        );
+        println!("  direct             median {:>9.1} µs", direct * 1e6);
+        for (name, v) in [("host, built-in   ", &b), ("host, dynamic ABI", &y)] {
+            let extra = paired(v);
+            println!(
+                "  {name}  median {:>9.1} µs   overhead (median paired difference) {:+.1} µs = {:+.2} %",
+                median(v.clone()) * 1e6,
+                extra * 1e6,
+                100.0 * extra / direct
+            );
+        }
     }
 }
 

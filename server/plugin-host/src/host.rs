@@ -601,7 +601,7 @@ fn validate_features(
         if spec.layout == OutputLayout::Vector && m.rows != 1 {
             return shape(format!("utterance {i}: vector output with {} rows", m.rows));
         }
-        if let Some(j) = m.data.iter().position(|v| !v.is_finite()) {
+        if let Some(j) = first_non_finite(&m.data) {
             let (r, c) = (j / m.cols.max(1), j % m.cols.max(1));
             return Err(HostError::new(
                 HostErrorKind::NonFiniteOutput,
@@ -614,6 +614,25 @@ fn validate_features(
         }
     }
     Ok(())
+}
+
+/// Index of the first NaN or infinite value. Every output of every call passes through here,
+/// so the common all-finite case is a branch-free pass the compiler vectorises (`v * 0` is 0
+/// for finite `v` and NaN otherwise); only a tainted chunk is searched element by element.
+fn first_non_finite(data: &[f32]) -> Option<usize> {
+    const LANES: usize = 16;
+    let chunks = data.chunks_exact(LANES);
+    let tail_start = data.len() - chunks.remainder().len();
+    for (k, chunk) in chunks.enumerate() {
+        let mut acc = [0.0f32; LANES];
+        for (a, v) in acc.iter_mut().zip(chunk) {
+            *a += v * 0.0;
+        }
+        if acc.iter().any(|a| a.is_nan()) {
+            return chunk.iter().position(|v| !v.is_finite()).map(|j| k * LANES + j);
+        }
+    }
+    data[tail_start..].iter().position(|v| !v.is_finite()).map(|j| tail_start + j)
 }
 
 fn validate_backend_spec(name: &str, spec: &BackendSpec) -> Result<(), HostError> {
@@ -799,5 +818,31 @@ impl BackendHandle {
             ));
         }
         Ok(Served { value: out, plugin: Arc::clone(&instance.info) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::first_non_finite;
+
+    #[test]
+    fn first_non_finite_finds_the_first_bad_value_anywhere() {
+        for len in [0usize, 1, 15, 16, 17, 100, 257] {
+            let clean: Vec<f32> = (0..len).map(|i| i as f32 * 0.5 - 3.0).collect();
+            assert_eq!(first_non_finite(&clean), None, "len {len}");
+            for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+                for at in [0, len / 2, len.saturating_sub(1)] {
+                    if len == 0 {
+                        continue;
+                    }
+                    let mut v = clean.clone();
+                    v[at] = bad;
+                    if at + 1 < len {
+                        v[len - 1] = f32::NAN;
+                    }
+                    assert_eq!(first_non_finite(&v), Some(at), "len {len}, {bad} at {at}");
+                }
+            }
+        }
     }
 }
