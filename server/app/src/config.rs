@@ -32,6 +32,7 @@
 //! | `allow_unauthenticated_admin` | false | with no admin token, let anyone call the mutating Models calls (trusted networks, development) |
 //! | `tls_cert` | unset | PEM certificate chain; with `tls_key`, the gRPC port speaks TLS only |
 //! | `tls_key` | unset | PEM private key of `tls_cert` |
+//! | `tls_client_ca` | unset | PEM certificate(s) of the authority that signs client certificates; when set, every client must present one (mutual TLS); needs `tls_cert` |
 //! | `log` | `info` | log filter (`tracing_subscriber::EnvFilter` syntax) |
 //! | `log_json` | false | log as JSON lines |
 //!
@@ -105,6 +106,10 @@ pub struct Config {
     pub tls_cert: Option<PathBuf>,
     /// PEM private key for `tls_cert` (`tls_key`, `--tls-key`, `PROSODIA_TLS_KEY`).
     pub tls_key: Option<PathBuf>,
+    /// PEM certificate(s) of the authority whose client certificates are accepted; when set,
+    /// a client without such a certificate cannot connect (mutual TLS) (`tls_client_ca`,
+    /// `--tls-client-ca`, `PROSODIA_TLS_CLIENT_CA`); needs `tls_cert`.
+    pub tls_client_ca: Option<PathBuf>,
     /// Longest StreamClassify stream accepted, in seconds of audio; a stream that runs past
     /// it ends with RESOURCE_EXHAUSTED (`max_stream_seconds`, `--max-stream-seconds`,
     /// `PROSODIA_MAX_STREAM_SECONDS`).
@@ -144,6 +149,7 @@ impl Default for Config {
             allow_unauthenticated_admin: false,
             tls_cert: None,
             tls_key: None,
+            tls_client_ca: None,
             max_stream_seconds: 3600.0,
             max_streams: 64,
             stream_idle_timeout_seconds: 30.0,
@@ -222,6 +228,10 @@ pub struct Args {
     /// PEM private key for --tls-cert.
     #[arg(long, env = "PROSODIA_TLS_KEY", value_name = "FILE")]
     pub tls_key: Option<PathBuf>,
+    /// PEM certificate authority for client certificates: require mutual TLS (needs
+    /// --tls-cert).
+    #[arg(long, env = "PROSODIA_TLS_CLIENT_CA", value_name = "FILE")]
+    pub tls_client_ca: Option<PathBuf>,
     /// Longest StreamClassify stream, in seconds of audio [default: 3600].
     #[arg(long, env = "PROSODIA_MAX_STREAM_SECONDS", value_name = "SECONDS")]
     pub max_stream_seconds: Option<f64>,
@@ -295,6 +305,7 @@ impl Config {
         set(&mut self.allow_unauthenticated_admin, &args.allow_unauthenticated_admin);
         set_opt(&mut self.tls_cert, &args.tls_cert);
         set_opt(&mut self.tls_key, &args.tls_key);
+        set_opt(&mut self.tls_client_ca, &args.tls_client_ca);
         set(&mut self.max_stream_seconds, &args.max_stream_seconds);
         set(&mut self.max_streams, &args.max_streams);
         set(&mut self.stream_idle_timeout_seconds, &args.stream_idle_timeout_seconds);
@@ -384,6 +395,11 @@ impl Config {
                     .to_owned());
             }
             _ => {}
+        }
+        if self.tls_client_ca.is_some() && self.tls_cert.is_none() {
+            return bad("tls_client_ca is set but TLS is off: client certificates need the \
+                        server to speak TLS, so set tls_cert and tls_key as well"
+                .to_owned());
         }
         Ok(())
     }

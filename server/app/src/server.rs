@@ -21,7 +21,7 @@ use prosodia_proto::pb;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_stream::wrappers::TcpListenerStream;
-use tonic::transport::{Identity, Server, ServerTlsConfig};
+use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 
@@ -321,7 +321,8 @@ impl ServerBuilder {
     }
 }
 
-/// The TLS setup for `tls_cert` / `tls_key` (both or neither: [`Config::validate`] checks).
+/// The TLS setup for `tls_cert` / `tls_key` (both or neither: [`Config::validate`] checks),
+/// requiring client certificates signed by `tls_client_ca` when that is set.
 fn tls_config(config: &Config) -> Result<Option<ServerTlsConfig>> {
     let (Some(cert), Some(key)) = (&config.tls_cert, &config.tls_key) else { return Ok(None) };
     let read = |key_name: &str, path: &std::path::Path| {
@@ -329,7 +330,11 @@ fn tls_config(config: &Config) -> Result<Option<ServerTlsConfig>> {
             .map_err(|e| Error::Config(format!("{key_name}: reading {}: {e}", path.display())))
     };
     let identity = Identity::from_pem(read("tls_cert", cert)?, read("tls_key", key)?);
-    Ok(Some(ServerTlsConfig::new().identity(identity)))
+    let tls = ServerTlsConfig::new().identity(identity);
+    Ok(Some(match &config.tls_client_ca {
+        Some(ca) => tls.client_ca_root(Certificate::from_pem(read("tls_client_ca", ca)?)),
+        None => tls,
+    }))
 }
 
 /// Loads the newest version of every model in the repository; failures are logged and leave

@@ -102,6 +102,9 @@ pub(crate) fn start(
         let (_permit, _active) = (permit, active);
         match serve(&state, inbound, &tx).await {
             Ok(()) | Err(Stop::Gone) => {}
+            Err(Stop::Refused(status)) => {
+                let _ = tx.send(Err(status)).await;
+            }
             Err(Stop::Failed(e)) => {
                 // The client may be gone too; nothing more to do then.
                 let _ = tx.send(Err(Status::from(e))).await;
@@ -118,6 +121,10 @@ enum Stop {
     Gone,
     /// The stream failed; the client gets this error as the final status.
     Failed(Error),
+    /// A client message could not be read (larger than `max_message_bytes`, not valid
+    /// protobuf, a broken HTTP/2 stream); the transport's status goes back as it is, so the
+    /// client learns why instead of seeing a stream that ended OK with no result.
+    Refused(Status),
 }
 
 impl From<Error> for Stop {
@@ -144,8 +151,8 @@ async fn next(
             )))),
             Ok(Ok(m)) => Ok(m),
             Ok(Err(status)) => {
-                tracing::info!(code = ?status.code(), message = status.message(), "stream ended by the client");
-                Err(Stop::Gone)
+                tracing::info!(code = ?status.code(), message = status.message(), "stream message refused");
+                Err(Stop::Refused(status))
             }
         },
     }

@@ -99,3 +99,54 @@ impl Workers {
         Ok((result?, queue_time))
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::sync::mpsc;
+
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_full_queue_refuses_at_once_and_frees_up_when_work_ends() {
+        let workers = Arc::new(Workers::new(1, 1));
+        let (release, hold) = mpsc::channel::<()>();
+        let running = {
+            let workers = Arc::clone(&workers);
+            tokio::spawn(async move {
+                workers
+                    .run(move || {
+                        hold.recv().ok();
+                        Ok(1)
+                    })
+                    .await
+            })
+        };
+        while workers.permits.available_permits() > 0 {
+            tokio::task::yield_now().await;
+        }
+        let queued = {
+            let workers = Arc::clone(&workers);
+            tokio::spawn(async move { workers.run(|| Ok(2)).await })
+        };
+        while workers.waiting.load(Ordering::SeqCst) == 0 {
+            tokio::task::yield_now().await;
+        }
+        let refused = workers.run(|| Ok(3)).await.unwrap_err();
+        assert!(matches!(refused, Error::Busy(_)), "{refused:?}");
+        assert!(refused.to_string().contains("already waiting"), "{refused}");
+        release.send(()).unwrap();
+        assert_eq!(running.await.unwrap().unwrap().0, 1);
+        assert_eq!(queued.await.unwrap().unwrap().0, 2);
+        assert_eq!(workers.run(|| Ok(4)).await.unwrap().0, 4);
+    }
+
+    #[tokio::test]
+    async fn a_panicking_job_fails_only_itself() {
+        let workers = Workers::new(1, 4);
+        let failed = workers.run::<(), _>(|| panic!("job exploded")).await.unwrap_err();
+        assert!(matches!(failed, Error::Internal(_)), "{failed:?}");
+        assert!(failed.to_string().contains("worker failed"), "{failed}");
+        assert_eq!(workers.run(|| Ok(7)).await.unwrap().0, 7);
+    }
+}
