@@ -52,4 +52,14 @@ if [ "${PROSODIA_SKIP_NVRTC:-0}" != 1 ]; then
   fi
 fi
 
+# kubernetes-validate for server/app/tests/kubernetes.rs (the deploy/kubernetes/ manifests;
+# it skips with a printed reason when absent; PROSODIA_SKIP_K8S=1 skips the install).
+if [ "${PROSODIA_SKIP_K8S:-0}" != 1 ]; then
+  if k8s_env="$(bash scripts/install-kubernetes-validate.sh)"; then
+    eval "$k8s_env"
+  else
+    echo "test.sh: could not install kubernetes-validate; the manifest test will skip" >&2
+  fi
+fi
+
 cargo test --workspace --locked "$@"
