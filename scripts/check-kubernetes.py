@@ -11,7 +11,8 @@ Usage: check-kubernetes.py VALIDATOR SERVER_BINARY
    one `SERVER_BINARY --help` lists; the probes and the Service point at the container's gRPC
    port; readiness asks for a model's health name (`prosodia.v1.Model/<name>`) of a model that
    exists under models/; the autoscaler's metric is documented as derived from a histogram the
-   server exports (named in server/app/src/metrics.rs).
+   server exports (named in server/app/src/metrics.rs); the feature-extraction Job is Indexed
+   and its `--shard` count equals its completions.
 
 Exits non-zero with a message naming each failure.
 """
@@ -106,6 +107,16 @@ def main() -> int:
     used = set(re.findall(r"(prosodia_[a-z_]+_seconds)_(?:sum|count)", hpa_text))
     if hpa is None or not used or not used <= exported:
         failures.append(f"the autoscaler's source metric {used} is not one the server exports")
+    job = docs.get("Job")
+    if job is not None:
+        spec = job["spec"]
+        args = spec["template"]["spec"]["containers"][0]["args"]
+        shard = next((a for a in args if a.startswith("--shard=")), None)
+        wanted = f"--shard=$(SHARD_INDEX)/{spec['completions']}"
+        if spec.get("completionMode") != "Indexed" or shard != wanted:
+            failures.append(f"the features Job must be Indexed with {wanted}, has {shard}")
+        if spec.get("parallelism") != spec.get("completions"):
+            failures.append("the features Job's parallelism differs from its completions")
     return report(failures)
 
 

@@ -99,7 +99,10 @@ fn resolve_config(args: &Args) -> anyhow::Result<FeatureConfig> {
 
 fn parse_shard(s: &str) -> anyhow::Result<(usize, usize)> {
     let (i, n) = s.split_once('/').with_context(|| format!("--shard {s}: expected I/N"))?;
-    let (i, n): (usize, usize) = (i.parse()?, n.parse()?);
+    let number = |t: &str| {
+        t.parse::<usize>().with_context(|| format!("--shard {s}: {t:?} is not a whole number"))
+    };
+    let (i, n) = (number(i)?, number(n)?);
     if n == 0 || i >= n {
         bail!("--shard {s}: need 0 <= I < N");
     }
@@ -217,12 +220,12 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         bail!("--frames needs --format jsonl: frame matrices do not fit in CSV rows");
     }
     let mut files = collect_files(&args.paths)?;
-    if let Some(s) = &args.shard {
-        let (i, n) = parse_shard(s)?;
-        files = files.into_iter().enumerate().filter(|(k, _)| k % n == i).map(|(_, f)| f).collect();
-    }
     if files.is_empty() {
         bail!("no audio files found under the given paths");
+    }
+    let shard = args.shard.as_deref().map(parse_shard).transpose()?;
+    if let Some((i, n)) = shard {
+        files = files.into_iter().enumerate().filter(|(k, _)| k % n == i).map(|(_, f)| f).collect();
     }
     // Validate once up front so a bad configuration fails before any work.
     let probe = Extractor::new(config.clone())?;
@@ -234,6 +237,13 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     if args.format == Format::Csv {
         writeln!(out, "{}", csv_header())?;
+    }
+    if files.is_empty() {
+        // More shards than files: this shard's share is empty, which is not a failure (an
+        // indexed batch job with a fixed shard count must not fail on a small corpus).
+        eprintln!("prosodia features: shard {} has no files", args.shard.as_deref().unwrap_or(""));
+        out.flush()?;
+        return Ok(ExitCode::SUCCESS);
     }
     let bar = ProgressBar::new(files.len() as u64);
     if std::io::stderr().is_terminal() {
