@@ -13,19 +13,23 @@ block:
   the block's output (stdout and stderr together);
 * `# expect-status: N` requires the block to exit with status N instead of 0 (the block stops
   at its first failing command, so such a command goes last in its block);
-* a line that starts the server, `cargo run ... -p prosodia-server ...` (or `prosodia-server`),
-  runs in the background whether or not it ends in `&` (a server shown in the foreground is
-  one "started in a second terminal"), and the block goes on once the server's `--listen`
-  port (default 127.0.0.1:50051) accepts connections, or fails after a timeout if the server
-  exits or never listens. Servers keep running for the later blocks of the same file and are
-  stopped (SIGTERM, then SIGKILL) when the file is done.
+* a line that starts the server in the background, `cargo run ... -p prosodia-server ... &`
+  (or `.../prosodia-server ... &`), is followed by a wait: the block goes on once the
+  server's `--listen` (or `PROSODIA_LISTEN=`) address, default 127.0.0.1:50051, accepts
+  connections, and fails if the server exits first or nothing listens within
+  `PROSODIA_DOC_SERVER_TIMEOUT` seconds (900: enough for a release build). A block that
+  consists only of a foreground server command, without `expect` comments, is one "started
+  in a second terminal" and runs the same way. Servers keep running for the later blocks of
+  the same file and are stopped (SIGTERM, then SIGKILL) when the file is done.
 
 Blocks that must not run are marked in the Markdown with a word after the language,
 ```` ```sh norun ````: installs that need the network, systemd, docker, kubectl, the test command
 itself, long benchmarks or training runs, commands needing a GPU. Markdown renderers ignore
 the extra word. The script prints how many blocks it skipped, and why.
 
-Blocks run with `set -eo pipefail`, stdin from /dev/null, the project's Python virtual
+The blocks of one file run as if typed into one terminal: each starts in the working
+directory and with the exported variables the previous (successful) block left. Blocks run
+with `set -eo pipefail`, stdin from /dev/null, the project's Python virtual
 environment first on PATH (from `scripts/install-python-clients.sh`: `python`, `prosodia-py`,
 `grpcurl`) and the Node client's dependencies installed (`scripts/install-node-clients.sh`).
 Both install scripts are run first unless `PROSODIA_PYTHON`/`PROSODIA_GRPCURL` and
@@ -128,8 +132,24 @@ def extract_blocks(path: Path) -> list[Block]:
 
 
 def listen_addr(line: str) -> str:
-    m = re.search(r"--listen[ =](\S+)", line)
+    m = re.search(r"(?:--listen[ =]|PROSODIA_LISTEN=)([^\s'\"]+)", line)
     return m.group(1) if m else DEFAULT_ADDR
+
+
+def commands(text: str) -> list[str]:
+    """The block's command lines (continuations joined, blank and comment lines dropped)."""
+    out: list[str] = []
+    pending = ""
+    for line in text.splitlines():
+        if pending:
+            line = pending + " " + line.strip()
+            pending = ""
+        if line.rstrip().endswith("\\"):
+            pending = line.rstrip()[:-1]
+            continue
+        if line.strip() and not line.strip().startswith("#"):
+            out.append(line)
+    return out
 
 
 def transform(block: Block) -> tuple[str, list[str]]:
@@ -137,6 +157,10 @@ def transform(block: Block) -> tuple[str, list[str]]:
     Returns the script and the addresses of the servers it starts."""
     out: list[str] = []
     addrs: list[str] = []
+    # A block that only starts the server in the foreground is one "run in a second terminal".
+    cmds = commands(block.text)
+    second_terminal = (len(cmds) == 1 and not block.expects and block.status == 0
+                       and SERVER_RE.match(cmds[0]) is not None)
     lines = block.text.splitlines()
     i = 0
     while i < len(lines):
@@ -147,7 +171,7 @@ def transform(block: Block) -> tuple[str, list[str]]:
             line = line.rstrip()[:-1] + " " + lines[i].strip()
             i += 1
         m = SERVER_RE.match(line)
-        if m:
+        if m and (m.group("bg") or second_terminal):
             addr = listen_addr(line)
             addrs.append(addr)
             code = re.sub(r"\s*(?:#.*)?$", "", line)
@@ -161,6 +185,10 @@ def transform(block: Block) -> tuple[str, list[str]]:
 
 
 PRELUDE = r"""
+# The exported variables and working directory left by the file's previous blocks, as in one
+# terminal session; saved again when this block succeeds.
+if [ -f "$__DOC_STATE" ]; then . "$__DOC_STATE"; fi
+trap '__doc_rc=$?; if [ "$__doc_rc" = 0 ]; then { export -p; printf "cd %q\n" "$PWD"; } >"$__DOC_STATE"; fi' EXIT
 set -eo pipefail
 __doc_wait_port() {  # HOST:PORT PID: wait until the port accepts connections
   local host="${1%:*}" port="${1##*:}" pid="$2" deadline=$((SECONDS + ${PROSODIA_DOC_SERVER_TIMEOUT:-900}))
@@ -235,6 +263,10 @@ def run_file(path: Path, blocks: list[Block], env: dict[str, str], args, counts:
     groups: list[int] = []
     addrs: set[str] = set()
     failed_here = False
+    state = tempfile.NamedTemporaryFile(prefix="doc-commands-state-", delete=False)
+    state.close()
+    os.unlink(state.name)  # no state before the first block
+    env = dict(env, __DOC_STATE=state.name)
     try:
         for block in blocks:
             if "norun" in block.flags:
@@ -301,6 +333,8 @@ def run_file(path: Path, blocks: list[Block], env: dict[str, str], args, counts:
                 if args.verbose:
                     print("".join(f"  > {line}\n" for line in output.splitlines()), end="")
     finally:
+        if os.path.exists(state.name):
+            os.unlink(state.name)
         for pgid in groups:
             kill_group(pgid)
         for addr in addrs:
@@ -380,6 +414,7 @@ def main(argv: list[str]) -> int:
                     help="run in the machine's own network namespace")
     ap.add_argument("-v", "--verbose", action="store_true", help="print every block's output")
     args = ap.parse_args(argv)
+    sys.stdout.reconfigure(line_buffering=True)
 
     files = [f.resolve() for f in args.files] if args.files else default_files()
     for f in files:
