@@ -216,6 +216,10 @@ def missing_tools(block: Block, env: dict[str, str]) -> str | None:
     if re.search(r"prosodia-py\b|import prosodia|clients/python/examples", text) and not env.get(
             "PROSODIA_PYTHON"):
         return "the Python client is not installed (scripts/install-python-clients.sh failed)"
+    for tool in ("nginx", "openssl", "systemd-analyze", "curl"):
+        if re.search(rf"(^|[\s|(;&]){re.escape(tool)}\b", text) and not shutil.which(
+                tool, path=env["PATH"] + os.pathsep + "/usr/sbin:/sbin"):
+            return f"{tool} is not installed"
     if re.search(r"(^|[\s|(;&])(node|npm)\b", text):
         if not shutil.which("node", path=env["PATH"]):
             return "node is not installed"
@@ -284,9 +288,10 @@ def run_file(path: Path, blocks: list[Block], env: dict[str, str], args, counts:
                 continue
             script, started = transform(block)
             for addr in started:
-                if addr not in addrs and not port_free(addr):
-                    print(f"FAIL {block.where}: something already listens on {addr}; stop it "
-                          "(or run where `unshare -n` works)")
+                if not port_free(addr):
+                    print(f"FAIL {block.where}: this block starts a server on {addr}, where "
+                          "something already listens (a server from an earlier block of this "
+                          "file, or another program: stop it, or run where `unshare -n` works)")
                     counts["failed"] += 1
                     failed_here = True
                     break
