@@ -14,8 +14,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use prosodia_dsp::config::{FrameNorm, NoiseReduction};
 use prosodia_dsp::FeatureConfig;
+use prosodia_dsp::config::{FrameNorm, NoiseReduction};
 use prosodia_server::Config;
 use prosodia_server::repository::ModelManifest;
 use serde_json::Value;
@@ -102,21 +102,42 @@ fn api_reference_links_resolve_and_cover_every_rpc_and_message() {
         }
         let src = std::fs::read_to_string(&path).expect("proto");
         let mut service = String::new();
-        for line in src.lines().map(str::trim) {
-            let words: Vec<&str> = line.split(|c: char| c.is_whitespace() || c == '(').collect();
+        // Names of the enclosing messages, by brace depth, for nested declarations.
+        let mut scope: Vec<Option<String>> = Vec::new();
+        for line in src.lines() {
+            let code = line.split("//").next().unwrap_or_default().trim();
+            let words: Vec<&str> = code.split(|c: char| c.is_whitespace() || c == '(').collect();
+            let outer: Vec<&str> = scope.iter().flatten().map(String::as_str).collect();
             let id = match words.as_slice() {
                 ["service", name, ..] => {
                     service = (*name).to_owned();
-                    format!("prosodia.v1.{name}")
+                    Some(format!("prosodia.v1.{name}"))
                 }
-                ["rpc", name, ..] => format!("prosodia.v1.{service}.{name}"),
-                // Top-level declarations only (nested ones are indented, but trimmed here;
-                // the project's protos have none).
-                ["message" | "enum", name, ..] => format!("prosodia.v1.{name}"),
-                _ => continue,
+                ["rpc", name, ..] => Some(format!("prosodia.v1.{service}.{name}")),
+                ["message" | "enum", name, ..] => {
+                    let mut path = outer.clone();
+                    path.push(name);
+                    Some(format!("prosodia.v1.{}", path.join(".")))
+                }
+                _ => None,
             };
-            if !anchors.contains(&id) {
-                missing.push(id);
+            if let Some(id) = &id
+                && !anchors.contains(id)
+            {
+                missing.push(id.clone());
+            }
+            // Track braces: a message opens a named scope, anything else an anonymous one.
+            for c in code.chars() {
+                match c {
+                    '{' => scope.push(match words.as_slice() {
+                        ["message", name, ..] => Some((*name).to_owned()),
+                        _ => None,
+                    }),
+                    '}' => {
+                        scope.pop();
+                    }
+                    _ => {}
+                }
             }
         }
     }
@@ -180,7 +201,8 @@ fn api_generator_reads_the_proto3_the_project_uses() {
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::write(dir.path().join("demo.proto"), TRICKY_PROTO).expect("write proto");
     let out_path = dir.path().join("api.md");
-    let (proto_dir, out_file) = (dir.path().to_str().expect("utf-8"), out_path.to_str().expect("utf-8"));
+    let (proto_dir, out_file) =
+        (dir.path().to_str().expect("utf-8"), out_path.to_str().expect("utf-8"));
     let out = gen_api_docs(python, &["--proto-dir", proto_dir, "--out", out_file]);
     assert!(out.status.success(), "{}", text(&out));
     let md = std::fs::read_to_string(&out_path).expect("api.md written");
@@ -215,7 +237,11 @@ fn api_generator_reads_the_proto3_the_project_uses() {
     std::fs::write(&out_path, md.replace("Listens for ever.", "Listens.")).expect("edit");
     let stale = gen_api_docs(python, &["--proto-dir", proto_dir, "--out", out_file, "--check"]);
     assert_eq!(stale.status.code(), Some(1), "{}", text(&stale));
-    assert!(String::from_utf8_lossy(&stale.stdout).contains("+Listens for ever."), "{}", text(&stale));
+    assert!(
+        String::from_utf8_lossy(&stale.stdout).contains("+Listens for ever."),
+        "{}",
+        text(&stale)
+    );
 
     // A type that exists nowhere is an error, not a dead link.
     let bad = TRICKY_PROTO.replace("Mood mood = 1;", "Missing mood = 1;");
@@ -273,9 +299,7 @@ fn states(cell: &str, value: &Value) -> bool {
         Value::Bool(b) => plain == b.to_string(),
         Value::Number(n) => {
             let want = n.as_f64().expect("finite number");
-            plain
-                .parse::<f64>()
-                .is_ok_and(|got| (got - want).abs() <= 1e-6 * want.abs().max(1.0))
+            plain.parse::<f64>().is_ok_and(|got| (got - want).abs() <= 1e-6 * want.abs().max(1.0))
         }
         Value::String(s) if s.is_empty() => plain == "empty",
         Value::String(s) => plain == s,
@@ -310,9 +334,8 @@ fn check_keys(
     for (key, value) in code {
         match documented.get(key) {
             None => problems.push(format!("`{key}` (default {value}) is not documented")),
-            Some(cell) if !states(cell, value) => {
-                problems.push(format!("`{key}`: documented default `{cell}`, the code's is {value}"))
-            }
+            Some(cell) if !states(cell, value) => problems
+                .push(format!("`{key}`: documented default `{cell}`, the code's is {value}")),
             Some(_) => {}
         }
     }
