@@ -39,7 +39,9 @@ Python client or node when it could not be installed is skipped with the reason.
 When `unshare -n` works (root, or a kernel allowing it), the blocks run in a private network
 namespace, so the documented address 127.0.0.1:50051 cannot collide with another server on
 the machine; otherwise the script refuses to start while something already listens there.
-Only the Python standard library is used. Exit status: 0 when every block that ran passed,
+The release builds of the server and the CLI are made first (`--no-build` skips that), so a
+block's wait for the server measures the server, not the compiler. Only the Python standard
+library is used. Exit status: 0 when every block that ran passed,
 1 otherwise, 2 for a usage or setup error.
 """
 
@@ -417,6 +419,8 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--timeout", type=float, default=1200, help="seconds per block (1200)")
     ap.add_argument("--no-netns", action="store_true",
                     help="run in the machine's own network namespace")
+    ap.add_argument("--no-build", action="store_true",
+                    help="do not build the release server and CLI before running the blocks")
     ap.add_argument("-v", "--verbose", action="store_true", help="print every block's output")
     args = ap.parse_args(argv)
     sys.stdout.reconfigure(line_buffering=True)
@@ -439,6 +443,17 @@ def main(argv: list[str]) -> int:
     env = run_env()
     if os.environ.get(NETNS_MARK) != "1":
         install_env(env)
+        if not args.no_build:
+            # The docs start the server with `cargo run --release`: build it (and the CLI the
+            # docs call) first, so the blocks' waits measure the server, not the compiler.
+            print("doc-commands: cargo build --release -p prosodia-server -p prosodia-cli",
+                  flush=True)
+            res = subprocess.run(["cargo", "build", "--release", "--locked",
+                                  "-p", "prosodia-server", "-p", "prosodia-cli"],
+                                 cwd=ROOT, env=env)
+            if res.returncode != 0:
+                print("doc-commands: the release build failed", file=sys.stderr)
+                return 2
         if not args.no_netns and netns_works():
             env[NETNS_MARK] = "1"
             print("doc-commands: running in a private network namespace (unshare -n)",
