@@ -63,3 +63,15 @@ if [ "${PROSODIA_SKIP_K8S:-0}" != 1 ]; then
 fi
 
 cargo test --workspace --locked "$@"
+
+# The documentation's shell commands, run against a real server as the docs write them
+# (scripts/doc-commands.py: blocks marked `sh norun` are skipped; the release server build is
+# the one cached in CARGO_TARGET_DIR). The client installs above are reused: their variables
+# are exported. PROSODIA_SKIP_DOCS=1 skips it, and so does a run given test filters or flags.
+if [ "${PROSODIA_SKIP_DOCS:-0}" != 1 ] && [ "$#" = 0 ]; then
+  if command -v python3 >/dev/null; then
+    python3 scripts/doc-commands.py
+  else
+    echo "test.sh: SKIPPED the documentation's commands: python3 is not installed" >&2
+  fi
+fi
