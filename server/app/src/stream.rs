@@ -106,6 +106,9 @@ pub(crate) fn start(
                 // The client may be gone too; nothing more to do then.
                 let _ = tx.send(Err(Status::from(e))).await;
             }
+            Err(Stop::Unreadable(status)) => {
+                let _ = tx.send(Err(status)).await;
+            }
         }
     };
     tokio::spawn(task.instrument(tracing::Span::current()));
@@ -118,6 +121,8 @@ enum Stop {
     Gone,
     /// The stream failed; the client gets this error as the final status.
     Failed(Error),
+    /// tonic could not read the client's next message; the client gets tonic's status.
+    Unreadable(Status),
 }
 
 impl From<Error> for Stop {
@@ -144,8 +149,11 @@ async fn next(
             )))),
             Ok(Ok(m)) => Ok(m),
             Ok(Err(status)) => {
-                tracing::info!(code = ?status.code(), message = status.message(), "stream ended by the client");
-                Err(Stop::Gone)
+                tracing::info!(code = ?status.code(), message = status.message(), "the client's side of the stream failed");
+                // Either the client reset the stream (it will not read this status), or tonic
+                // refused a message it could not read, e.g. one over `max_message_bytes`:
+                // that client must get the status, as a unary call would, not an OK end.
+                Err(Stop::Unreadable(status))
             }
         },
     }
@@ -565,7 +573,8 @@ impl Session {
         };
         match &config.format {
             Some(pb::stream_config::Format::Raw(raw)) => {
-                let format = raw_format(raw.encoding, raw.sample_rate, raw.channels)?;
+                let format =
+                    raw_format(raw.encoding, raw.sample_rate, raw.channels, &session.limits)?;
                 // Raw bytes are bounded by the duration limit, not the message size.
                 let raw_limits =
                     DecodeLimits { max_input_bytes: usize::MAX, ..session.limits.clone() };
