@@ -536,7 +536,7 @@ impl Session {
         }
         if window_seconds > max_window {
             return Err(Error::InvalidRequest(format!(
-                "window_seconds = {window_seconds} is longer than the server's {max_window} s audio limit"
+                "window_seconds = {window_seconds} is longer than the server's audio limit of {max_window} s (max_audio_seconds)"
             )));
         }
         let hop_seconds = if config.hop_seconds == 0.0 {

@@ -12,7 +12,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -792,7 +792,7 @@ async fn every_row_of_the_bad_input_table_gets_its_status_and_the_server_keeps_s
     let mut client = server.emotion().await;
     still_serving(&mut client).await.expect("the server serves before any case");
     let mut failures = Vec::new();
-    let mut exercised = BTreeMap::new();
+    let mut exercised = BTreeSet::new();
     for row in &rows {
         let Some(call) = build(&row.id) else {
             let fixture_like = row
@@ -817,7 +817,7 @@ async fn every_row_of_the_bad_input_table_gets_its_status_and_the_server_keeps_s
             ));
         }
         let outcome = send(&mut client, call).await;
-        exercised.insert(row.id.clone(), outcome.responses);
+        exercised.insert(row.id.clone());
         match &outcome.result {
             Ok(()) => failures.push(format!(
                 "line {}: {} was accepted ({} responses)",
@@ -849,7 +849,7 @@ async fn every_row_of_the_bad_input_table_gets_its_status_and_the_server_keeps_s
         rows.len(),
         failures.join("\n")
     );
-    assert_eq!(exercised.len(), rows.len(), "every row was sent");
+    assert_eq!(exercised, ids, "every row was sent");
     // A fresh connection works too.
     let mut fresh = server.emotion().await;
     still_serving(&mut fresh).await.expect("a new connection is served");
