@@ -138,15 +138,22 @@ pub fn decode_audio(audio: pb::Audio, limits: &DecodeLimits) -> Result<Audio> {
     match audio.source {
         Some(pb::audio::Source::Encoded(bytes)) => Ok(decode(&bytes, limits)?),
         Some(pb::audio::Source::Raw(raw)) => {
-            let format = raw_format(raw.encoding, raw.sample_rate, raw.channels)?;
+            let format = raw_format(raw.encoding, raw.sample_rate, raw.channels, limits)?;
             Ok(decode_raw(&raw.data, &format, limits)?)
         }
         None => Err(missing_audio()),
     }
 }
 
-/// Checks and converts the raw PCM fields of a request.
-pub fn raw_format(encoding: i32, sample_rate: u32, channels: u32) -> Result<RawPcmFormat> {
+/// Checks and converts the raw PCM fields of a request against `limits`. The messages name
+/// the request field: the decoder's own checks of a format would call it an "invalid
+/// configuration", which reads as the server's fault.
+pub fn raw_format(
+    encoding: i32,
+    sample_rate: u32,
+    channels: u32,
+    limits: &DecodeLimits,
+) -> Result<RawPcmFormat> {
     let encoding = match pb::PcmEncoding::try_from(encoding) {
         Ok(pb::PcmEncoding::S16le) => PcmEncoding::S16Le,
         Ok(pb::PcmEncoding::F32le) => PcmEncoding::F32Le,
@@ -161,8 +168,31 @@ pub fn raw_format(encoding: i32, sample_rate: u32, channels: u32) -> Result<RawP
             )));
         }
     };
+    let max_rate = limits.max_sample_rate;
+    if sample_rate == 0 {
+        return Err(Error::InvalidRequest(format!(
+            "raw.sample_rate is 0: set the PCM sample rate in Hz (1 to {max_rate})"
+        )));
+    }
+    if sample_rate > max_rate {
+        return Err(Error::InvalidRequest(format!(
+            "raw.sample_rate = {sample_rate} Hz is above the {max_rate} Hz accepted"
+        )));
+    }
+    let max_channels = limits.max_channels;
+    if channels == 0 {
+        return Err(Error::InvalidRequest(format!(
+            "raw.channels is 0: set the number of interleaved channels (1 to {max_channels})"
+        )));
+    }
     let channels = u16::try_from(channels)
-        .map_err(|_| Error::InvalidRequest(format!("raw.channels = {channels} is too large")))?;
+        .ok()
+        .filter(|&c| usize::from(c) <= max_channels)
+        .ok_or_else(|| {
+            Error::InvalidRequest(format!(
+                "raw.channels = {channels} is more than the {max_channels} accepted"
+            ))
+        })?;
     Ok(RawPcmFormat { encoding, sample_rate, channels })
 }
 

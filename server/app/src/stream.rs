@@ -102,12 +102,12 @@ pub(crate) fn start(
         let (_permit, _active) = (permit, active);
         match serve(&state, inbound, &tx).await {
             Ok(()) | Err(Stop::Gone) => {}
-            Err(Stop::Refused(status)) => {
-                let _ = tx.send(Err(status)).await;
-            }
             Err(Stop::Failed(e)) => {
                 // The client may be gone too; nothing more to do then.
                 let _ = tx.send(Err(Status::from(e))).await;
+            }
+            Err(Stop::Unreadable(status)) => {
+                let _ = tx.send(Err(status)).await;
             }
         }
     };
@@ -121,10 +121,8 @@ enum Stop {
     Gone,
     /// The stream failed; the client gets this error as the final status.
     Failed(Error),
-    /// A client message could not be read (larger than `max_message_bytes`, not valid
-    /// protobuf, a broken HTTP/2 stream); the transport's status goes back as it is, so the
-    /// client learns why instead of seeing a stream that ended OK with no result.
-    Refused(Status),
+    /// tonic could not read the client's next message; the client gets tonic's status.
+    Unreadable(Status),
 }
 
 impl From<Error> for Stop {
@@ -151,8 +149,11 @@ async fn next(
             )))),
             Ok(Ok(m)) => Ok(m),
             Ok(Err(status)) => {
-                tracing::info!(code = ?status.code(), message = status.message(), "stream message refused");
-                Err(Stop::Refused(status))
+                tracing::info!(code = ?status.code(), message = status.message(), "the client's side of the stream failed");
+                // Either the client reset the stream (it will not read this status), or tonic
+                // refused a message it could not read, e.g. one over `max_message_bytes`:
+                // that client must get the status, as a unary call would, not an OK end.
+                Err(Stop::Unreadable(status))
             }
         },
     }
@@ -535,7 +536,7 @@ impl Session {
         }
         if window_seconds > max_window {
             return Err(Error::InvalidRequest(format!(
-                "window_seconds = {window_seconds} is longer than the server's {max_window} s audio limit"
+                "window_seconds = {window_seconds} is longer than the server's audio limit of {max_window} s (max_audio_seconds)"
             )));
         }
         let hop_seconds = if config.hop_seconds == 0.0 {
@@ -572,7 +573,8 @@ impl Session {
         };
         match &config.format {
             Some(pb::stream_config::Format::Raw(raw)) => {
-                let format = raw_format(raw.encoding, raw.sample_rate, raw.channels)?;
+                let format =
+                    raw_format(raw.encoding, raw.sample_rate, raw.channels, &session.limits)?;
                 // Raw bytes are bounded by the duration limit, not the message size.
                 let raw_limits =
                     DecodeLimits { max_input_bytes: usize::MAX, ..session.limits.clone() };

@@ -226,10 +226,11 @@ impl RawPcmStream {
             return Err(Error::new(
                 ErrorKind::Malformed,
                 format!(
-                    "raw PCM stream ended mid-frame: {} bytes is not a multiple of the {} ({} stray bytes)",
+                    "raw PCM stream ended mid-frame: its {} bytes are not a multiple of the {}; {} stray byte{} at the end",
                     self.bytes_seen,
                     self.format.frame_description(),
-                    self.carry.len()
+                    self.carry.len(),
+                    if self.carry.len() == 1 { "" } else { "s" }
                 ),
             ));
         }
