@@ -9,7 +9,7 @@ import { fileURLToPath } from "node:url";
 const here = dirname(fileURLToPath(import.meta.url));
 const out = process.argv[2] ?? join(here, "dist");
 await mkdir(out, { recursive: true });
-const common = { bundle: true, format: "iife", target: "es2022", legalComments: "none", logLevel: "warning" };
+const common = { absWorkingDir: here, bundle: true, format: "iife", target: "es2022", legalComments: "none", logLevel: "warning" };
 await build({ ...common, entryPoints: [join(here, "src/main.ts")], outfile: join(out, "app.js") });
 await build({ ...common, entryPoints: [join(here, "src/recorder-worklet.ts")], outfile: join(out, "recorder-worklet.js") });
 for (const f of ["index.html", "style.css"]) await copyFile(join(here, f), join(out, f));

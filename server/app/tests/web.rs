@@ -537,6 +537,31 @@ fn run(mut cmd: Command) -> (bool, String) {
     (status.success(), std::fs::read_to_string(out.path()).unwrap())
 }
 
+/// The checked-in `clients/web/dist` is what `clients/web/build.sh` makes of the sources
+/// (esbuild's output is deterministic), so the server never embeds a stale page.
+#[test]
+fn the_checked_in_page_is_built_from_its_sources() {
+    let Some(node) = program("PROSODIA_NODE", &["node"]) else { return };
+    let Some(dir) = web_dir() else { return };
+    if !dir.join("node_modules/esbuild/package.json").is_file() {
+        println!("SKIPPED: esbuild is not installed in {}", dir.display());
+        return;
+    }
+    let out = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(&node);
+    cmd.arg(dir.join("build.mjs")).arg(out.path());
+    let (success, output) = run(cmd);
+    assert!(success, "the page did not build:\n{output}");
+    for asset in &prosodia_server::web::ASSETS {
+        let name = if asset.path == "/" { "index.html" } else { &asset.path[1..] };
+        let built = std::fs::read(out.path().join(name)).unwrap();
+        assert!(
+            built == asset.body,
+            "clients/web/dist/{name} is stale: run `bash clients/web/build.sh` and commit dist/"
+        );
+    }
+}
+
 #[cfg(feature = "tract")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_page_classifies_a_file_in_headless_chromium() {
