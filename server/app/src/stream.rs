@@ -800,6 +800,10 @@ fn window_result(model: &LoadedModel, core: &Core, k: u64) -> Result<Option<pb::
 /// Most windows one Classify timeline may have, so one request cannot hold a worker for
 /// thousands of model calls.
 pub(crate) const MAX_TIMELINE_WINDOWS: u64 = 1000;
+/// Most audio one Classify timeline may analyse, in seconds summed over its windows: long
+/// windows at a small hop would otherwise make one request analyse hours of audio (work the
+/// request deadline does not stop once it runs on a worker).
+pub(crate) const MAX_TIMELINE_AUDIO_SECONDS: f64 = 3600.0;
 
 /// Classify's emotion timeline: the interim windows a StreamClassify stream of `audio` (with
 /// this window and hop, already checked by [`resolve_windowing`]) would send, computed by the
@@ -830,6 +834,15 @@ pub(crate) fn timeline(
              the limit of {MAX_TIMELINE_WINDOWS}; use a larger timeline.hop_seconds (at least {:.3} s for this audio)",
             windows.len(),
             audio.duration_secs() / MAX_TIMELINE_WINDOWS as f64
+        )));
+    }
+    let analysed = windows.len() as f64 * core.win as f64 / f64::from(core.rate);
+    if analysed > MAX_TIMELINE_AUDIO_SECONDS {
+        return Err(Error::InvalidRequest(format!(
+            "the timeline's {} windows of {window_seconds} s would analyse {analysed:.0} s of audio, \
+             more than the limit of {MAX_TIMELINE_AUDIO_SECONDS} s; use a shorter \
+             timeline.window_seconds or a larger timeline.hop_seconds",
+            windows.len()
         )));
     }
     let mut out = Vec::with_capacity(windows.len());

@@ -305,6 +305,26 @@ async fn classify_without_a_timeline_is_unchanged_and_options_are_checked() {
         assert_eq!(err.code(), Code::InvalidArgument, "{window}/{hop}: {err:?}");
         assert!(err.message().contains(needle), "{window}/{hop}: {}", err.message());
     }
+
+    // Long windows at a small hop: under the window limit but over the audio limit.
+    let tone: Vec<u8> =
+        (0..48_000 * 20).flat_map(|i| (0.3 * (i as f32 * 0.05).sin()).to_le_bytes()).collect();
+    let raw = pb::Audio {
+        source: Some(pb::audio::Source::Raw(pb::RawAudio {
+            encoding: pb::PcmEncoding::F32le as i32,
+            sample_rate: 48_000,
+            channels: 1,
+            data: tone,
+        })),
+    };
+    let request = pb::ClassifyRequest {
+        audio: Some(raw),
+        timeline: Some(pb::TimelineOptions { window_seconds: 5.0, hop_seconds: 0.02 }),
+        ..Default::default()
+    };
+    let err = client.classify(request).await.unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+    assert!(err.message().contains("limit of 3600 s"), "{}", err.message());
     server.stop().await;
 }
 
