@@ -40,6 +40,17 @@ if [ "${PROSODIA_SKIP_NODE:-0}" != 1 ]; then
   fi
 fi
 
+# The web page's browser test (server/app/tests/web.rs): playwright-core and the page's build
+# tools from clients/web/package-lock.json, and Debian's chromium if missing (the test skips
+# with a printed reason when absent; PROSODIA_SKIP_WEB=1 skips the install).
+if [ "${PROSODIA_SKIP_WEB:-0}" != 1 ]; then
+  if web_env="$(bash scripts/install-web-test.sh)"; then
+    eval "$web_env"
+  else
+    echo "test.sh: could not install the web test's tools; the browser test will skip" >&2
+  fi
+fi
+
 # NVRTC for the CUDA extractor's kernel-compilation tests, from the nvidia-cuda-nvrtc-cu12
 # wheel (no GPU needed; the tests skip with a printed reason when it is absent;
 # PROSODIA_SKIP_NVRTC=1 skips the install). cudarc opens libnvrtc by name, so its directory

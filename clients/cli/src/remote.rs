@@ -108,6 +108,7 @@ pub(crate) fn classify(args: ClassifyArgs) -> anyhow::Result<ExitCode> {
                         model: args.model.clone(),
                         audio: Some(pb::Audio { source: Some(pb::audio::Source::Encoded(bytes)) }),
                         model_version: 0,
+                        timeline: None,
                     };
                     match client.classify(request).await {
                         Ok(r) => {

@@ -198,6 +198,7 @@ fn request(model: &str, payload: &[u8]) -> pb::ClassifyRequest {
         model: model.to_owned(),
         audio: Some(pb::Audio { source: Some(pb::audio::Source::Encoded(payload.to_vec())) }),
         model_version: 0,
+        timeline: None,
     }
 }
 

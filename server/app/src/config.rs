@@ -15,6 +15,7 @@
 //! | --- | --- | --- |
 //! | `listen` | `127.0.0.1:50051` | gRPC listen address |
 //! | `metrics_listen` | unset (off) | address of the Prometheus endpoint `GET /metrics` (plain HTTP) |
+//! | `web_listen` | unset (off) | address of the web page and of gRPC-Web for the same services (`--web-listen` or `--web`; see `docs/web.md`) |
 //! | `models` | unset | model repository folder of `<name>/<version>/` |
 //! | `plugin_dir` | unset | folder of plugin libraries (a library declaring `cpu` or `tract` replaces the built-in one) |
 //! | `plugin_watch_seconds` | 0 (off) | poll plugin libraries this often and hot-swap a changed one (new libraries in `plugin_dir` are loaded too) |
@@ -62,6 +63,10 @@ pub struct Config {
     /// `PROSODIA_METRICS_LISTEN`); `None` disables metrics. Serves `GET /metrics` over plain
     /// HTTP, see [`crate::metrics`].
     pub metrics_listen: Option<SocketAddr>,
+    /// Web page listen address (`web_listen`, `--web-listen` or `--web`,
+    /// `PROSODIA_WEB_LISTEN`); `None` disables the page. Serves the page and gRPC-Web for the
+    /// same services on one origin, see [`crate::web`].
+    pub web_listen: Option<SocketAddr>,
     /// Model repository: `<name>/<version>/` folders (`models`, `--models`, `PROSODIA_MODELS`).
     pub models: Option<PathBuf>,
     /// Folder of plugin libraries (`plugin_dir`, `--plugin-dir`, `PROSODIA_PLUGIN_DIR`).
@@ -132,6 +137,7 @@ impl Default for Config {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 50051)),
             metrics_listen: None,
+            web_listen: None,
             models: None,
             plugin_dir: None,
             plugin_watch_seconds: 0.0,
@@ -176,6 +182,9 @@ pub struct Args {
     /// Prometheus metrics listen address (`GET /metrics`); unset disables metrics.
     #[arg(long, env = "PROSODIA_METRICS_LISTEN", value_name = "ADDR")]
     pub metrics_listen: Option<SocketAddr>,
+    /// Web page (and gRPC-Web) listen address, e.g. 127.0.0.1:8080; unset disables the page.
+    #[arg(long, alias = "web", env = "PROSODIA_WEB_LISTEN", value_name = "ADDR")]
+    pub web_listen: Option<SocketAddr>,
     /// Model repository folder (`<name>/<version>/model.onnx`, `features.toml`, `model.toml`).
     #[arg(long, env = "PROSODIA_MODELS", value_name = "DIR")]
     pub models: Option<PathBuf>,
@@ -288,6 +297,7 @@ impl Config {
         }
         set(&mut self.listen, &args.listen);
         set_opt(&mut self.metrics_listen, &args.metrics_listen);
+        set_opt(&mut self.web_listen, &args.web_listen);
         set_opt(&mut self.models, &args.models);
         set_opt(&mut self.plugin_dir, &args.plugin_dir);
         set_opt(&mut self.default_model, &args.default_model);
@@ -373,6 +383,18 @@ impl Config {
                 "metrics_listen = {} is the gRPC listen address; pick another port",
                 self.listen
             ));
+        }
+        if let Some(web) = self.web_listen.filter(|w| w.port() != 0) {
+            if web == self.listen {
+                return bad(format!(
+                    "web_listen = {web} is the gRPC listen address; pick another port"
+                ));
+            }
+            if self.metrics_listen == Some(web) {
+                return bad(format!(
+                    "web_listen = {web} is the metrics_listen address; pick another port"
+                ));
+            }
         }
         match (&self.admin_token, &self.admin_token_file) {
             (Some(_), Some(_)) => {
@@ -535,6 +557,19 @@ mod tests {
         let config = Config::load(&args).unwrap();
         assert_eq!(config.stream_idle_timeout(), Duration::from_millis(1500));
         assert_eq!(config.max_streams, 3);
+    }
+
+    #[test]
+    fn the_web_page_is_off_by_default_and_set_by_web_or_web_listen() {
+        assert_eq!(Config::default().web_listen, None);
+        for flag in ["--web", "--web-listen"] {
+            let args = Args::try_parse_from(["prosodia-server", flag, "127.0.0.1:8080"]).unwrap();
+            let config = Config::load(&args).unwrap();
+            assert_eq!(config.web_listen.unwrap().to_string(), "127.0.0.1:8080");
+        }
+        let config = Config::from_toml("web_listen = \"127.0.0.1:50051\"\n").unwrap();
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("web_listen"), "{err}");
     }
 
     #[test]

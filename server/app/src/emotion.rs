@@ -65,12 +65,22 @@ impl EmotionService {
         let model = self.state.repo.ready(&name, req.model_version)?;
         let audio = req.audio.ok_or_else(missing_audio)?;
         let limits = self.state.limits.clone();
+        // Checked before queueing, so a bad window costs no worker time.
+        let windowing = match &req.timeline {
+            Some(t) => Some(crate::stream::resolve_windowing(
+                &model,
+                t.window_seconds,
+                t.hop_seconds,
+                limits.max_duration_secs,
+            )?),
+            None => None,
+        };
         let m = model.clone();
         let policy = self.state.batching;
         let (mut out, queue) = self
             .state
             .workers
-            .run(move || classify_job(&m, audio, &limits, !policy.enabled()))
+            .run(move || classify_job(&m, audio, &limits, !policy.enabled(), windowing))
             .await?;
         let mut batch_size = 1;
         if let Some((data, frames, width)) = out.pending.take() {
@@ -102,6 +112,7 @@ impl EmotionService {
             model_version: model.version,
             audio_duration_seconds: out.duration,
             timings: Some(timings),
+            timeline: out.timeline,
         })
     }
 
@@ -203,6 +214,8 @@ struct Classified {
     timings: pb::Timings,
     /// The model input `(values, frames, width)` when inference is left to the batcher.
     pending: Option<(Vec<f32>, usize, usize)>,
+    /// The emotion timeline, when the request asked for one.
+    timeline: Vec<pb::WindowResult>,
 }
 
 fn no_frames() -> Error {
@@ -249,18 +262,25 @@ pub(crate) fn scored(labels: &[String], probs: &[f32]) -> (String, Vec<pb::Class
 }
 
 /// Decodes and extracts, then runs the model too when `infer` (else leaves the input in
-/// `pending` for the batcher).
+/// `pending` for the batcher); with `windowing` (window and hop seconds), also classifies
+/// the timeline's windows.
 fn classify_job(
     model: &LoadedModel,
     audio: pb::Audio,
     limits: &DecodeLimits,
     infer: bool,
+    windowing: Option<(f64, f64)>,
 ) -> Result<Classified> {
     let t0 = Instant::now();
     let audio = decode_audio(audio, limits)?;
     let duration = audio.duration_secs();
     let t1 = Instant::now();
     let (data, t, f) = model_input(model, &audio)?;
+    // After the whole clip's features, so bad audio gets Classify's own error first.
+    let timeline = match windowing {
+        Some((window, hop)) => crate::stream::timeline(model, &audio, window, hop)?,
+        None => Vec::new(),
+    };
     let t2 = Instant::now();
     let mut out = Classified {
         label: String::new(),
@@ -272,6 +292,7 @@ fn classify_job(
             ..Default::default()
         },
         pending: None,
+        timeline,
     };
     if infer {
         let probs = run_model(model, &data, t, f)?;

@@ -17,7 +17,8 @@
 //! [`server`]. StreamClassify ([`stream`]) runs one task per stream (voice-activity splitting,
 //! windows, utterances) whose CPU work goes through the same pool. [`batch`] groups concurrent
 //! Classify requests of one model into one model call (`max_batch_size`,
-//! `max_batch_delay_ms`).
+//! `max_batch_delay_ms`). [`web`] serves the browser page and gRPC-Web for the same services
+//! on `web_listen`.
 
 pub mod auth;
 pub mod batch;
@@ -34,6 +35,7 @@ pub mod server;
 pub mod status;
 mod stream;
 pub mod telemetry;
+pub mod web;
 pub mod work;
 
 pub use config::{Args, Config};

@@ -9,7 +9,8 @@
 //! ones on that connection are refused). It returns when the last connection is done, or
 //! when `shutdown_grace_seconds` have passed, whichever comes first; after the grace period
 //! the requests still running are abandoned (logged with their count). The metrics endpoint
-//! stays up until then, so the drain can be watched.
+//! stays up until then, so the drain can be watched. The web port (`web_listen`) shuts down
+//! the same way, at the same time.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -139,13 +140,27 @@ pub struct ServerBuilder {
     config: Config,
     backends: Vec<Arc<dyn Backend>>,
     metrics_listener: Option<TcpListener>,
+    web_listener: Option<TcpListener>,
     plugins: Option<PluginHost>,
 }
 
 impl ServerBuilder {
     /// A server for `config` with no model backends.
     pub fn new(config: Config) -> Self {
-        Self { config, backends: Vec::new(), metrics_listener: None, plugins: None }
+        Self {
+            config,
+            backends: Vec::new(),
+            metrics_listener: None,
+            web_listener: None,
+            plugins: None,
+        }
+    }
+
+    /// Serves the web page and gRPC-Web on this already-bound listener instead of binding
+    /// `web_listen` (tests bind port 0 and read the address back).
+    pub fn web_listener(mut self, listener: TcpListener) -> Self {
+        self.web_listener = Some(listener);
+        self
     }
 
     /// Serves metrics on this already-bound listener instead of binding `metrics_listen`
@@ -193,6 +208,14 @@ impl ServerBuilder {
             })?),
             (None, None) => None,
         };
+        let web_listener =
+            match (self.web_listener, config.web_listen) {
+                (Some(l), _) => Some(l),
+                (None, Some(addr)) => Some(TcpListener::bind(addr).await.map_err(|e| {
+                    Error::Config(format!("web_listen = {addr}: cannot bind: {e}"))
+                })?),
+                (None, None) => None,
+            };
 
         let (health, health_service) = tonic_health::server::health_reporter();
         let repo = Repository::new(config.models.clone(), self.backends, plugins.clone());
@@ -264,6 +287,8 @@ impl ServerBuilder {
         tracing::info!(%addr, workers = config.worker_count(), tls = tls.is_some(), "prosodia-server listening");
         let reporter = health.clone();
         let (began, began_rx) = tokio::sync::oneshot::channel::<()>();
+        // Both ports stop together: the signal flips `stop`, each server waits for it.
+        let (stop, stopping) = tokio::sync::watch::channel(false);
         let signal = async move {
             shutdown.await;
             tracing::info!("shutting down: refusing new connections, draining requests in flight");
@@ -271,9 +296,22 @@ impl ServerBuilder {
             reporter.set_service_status("", ServingStatus::NotServing).await;
             reporter.set_not_serving::<pb::emotion_server::EmotionServer<EmotionService>>().await;
             reporter.set_not_serving::<pb::models_server::ModelsServer<ModelsService>>().await;
+            let _ = stop.send(true);
         };
+        let stopped = move || {
+            let mut rx = stopping.clone();
+            async move {
+                // An error means the sender is gone, which only happens once serving is over.
+                let _ = rx.wait_for(|s| *s).await;
+            }
+        };
+        let routes = tonic::service::Routes::new(health_service)
+            .add_service(reflection_v1)
+            .add_service(reflection_v1alpha)
+            .add_service(emotion)
+            .add_service(models);
         let mut builder = Server::builder();
-        if let Some(tls) = tls {
+        if let Some(tls) = tls.clone() {
             builder = builder
                 .tls_config(tls)
                 .map_err(|e| Error::Config(format!("tls_cert / tls_key: {e}")))?;
@@ -281,12 +319,48 @@ impl ServerBuilder {
         let grpc = builder
             .timeout(config.request_timeout())
             .layer(RpcLayer::new(metrics.clone()))
-            .add_service(health_service)
-            .add_service(reflection_v1)
-            .add_service(reflection_v1alpha)
-            .add_service(emotion)
-            .add_service(models)
-            .serve_with_incoming_shutdown(no_delay(listener), signal);
+            .add_routes(routes.clone())
+            .serve_with_incoming_shutdown(no_delay(listener), stopped());
+        let web = match web_listener {
+            Some(l) => {
+                let addr = l
+                    .local_addr()
+                    .map_err(|e| Error::Internal(format!("web listener address: {e}")))?;
+                let scheme = if tls.is_some() { "https" } else { "http" };
+                tracing::info!(%addr, "serving the web page on {scheme}://{addr}/");
+                let mut builder = Server::builder().accept_http1(true);
+                if let Some(tls) = tls {
+                    builder = builder
+                        .tls_config(tls)
+                        .map_err(|e| Error::Config(format!("tls_cert / tls_key: {e}")))?;
+                }
+                // Outermost first: the page's GETs never reach gRPC-Web, and the RPC
+                // middleware sees plain gRPC (metrics read the translated status).
+                let server = builder
+                    .timeout(config.request_timeout())
+                    .layer(crate::web::PageLayer)
+                    .layer(tonic_web::GrpcWebLayer::new())
+                    .layer(RpcLayer::new(metrics.clone()))
+                    .add_routes(routes)
+                    .serve_with_incoming_shutdown(no_delay(l), stopped());
+                Some(server)
+            }
+            None => None,
+        };
+        let grpc = async move {
+            let web = async move {
+                match web {
+                    Some(server) => server.await,
+                    None => Ok(()),
+                }
+            };
+            let serving = async move { tokio::try_join!(grpc, web).map(|_| ()) };
+            tokio::pin!(serving);
+            tokio::select! {
+                r = &mut serving => r,
+                () = signal => serving.await,
+            }
+        };
         let grace = config.shutdown_grace();
         let grace_over = async move {
             if began_rx.await.is_err() {

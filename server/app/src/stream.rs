@@ -426,6 +426,32 @@ struct Core {
 }
 
 impl Core {
+    /// The analysis state for mono input at `rate` with the given (already checked) window
+    /// and hop, for `model`'s feature rate.
+    fn new(
+        model: &LoadedModel,
+        rate: u32,
+        window_seconds: f64,
+        hop_seconds: f64,
+        max_audio_seconds: f64,
+    ) -> Result<Self> {
+        let feature_rate = model.features.config.preprocess.resample_hz.unwrap_or(rate);
+        let samples = |secs: f64| (secs * f64::from(rate)).round().max(1.0) as u64;
+        Ok(Self {
+            rate,
+            feature_rate,
+            native: Tape::default(),
+            resampler: StreamResampler::new(rate, feature_rate)?,
+            resampled: Tape::default(),
+            win: samples(window_seconds),
+            hop: samples(hop_seconds),
+            next_window: 0,
+            vad: Vad::new(rate),
+            last_cut: 0,
+            fallback_max: (max_audio_seconds * f64::from(rate)).floor() as u64,
+        })
+    }
+
     fn total(&self) -> u64 {
         self.native.end()
     }
@@ -521,39 +547,12 @@ impl Session {
     fn new(state: &AppState, config: &pb::StreamConfig) -> Result<Self> {
         let name = state.model_name(&config.model)?;
         let model = state.repo.ready(&name, config.model_version)?;
-        let defaults = model.manifest.streaming;
-        let max_window = state.limits.max_duration_secs;
-        let window_seconds = if config.window_seconds == 0.0 {
-            defaults.window_seconds
-        } else {
-            config.window_seconds
-        };
-        if !(window_seconds.is_finite() && window_seconds >= MIN_WINDOW_SECONDS) {
-            return Err(Error::InvalidRequest(format!(
-                "window_seconds = {window_seconds} must be at least {MIN_WINDOW_SECONDS} s (0 uses the model's {} s)",
-                defaults.window_seconds
-            )));
-        }
-        if window_seconds > max_window {
-            return Err(Error::InvalidRequest(format!(
-                "window_seconds = {window_seconds} is longer than the server's audio limit of {max_window} s (max_audio_seconds)"
-            )));
-        }
-        let hop_seconds = if config.hop_seconds == 0.0 {
-            defaults.hop_seconds.min(window_seconds)
-        } else {
-            config.hop_seconds
-        };
-        if !(hop_seconds.is_finite() && hop_seconds > 0.0) {
-            return Err(Error::InvalidRequest(format!(
-                "hop_seconds = {hop_seconds} must be a positive number (0 uses the model's default)"
-            )));
-        }
-        if hop_seconds > window_seconds {
-            return Err(Error::InvalidRequest(format!(
-                "hop_seconds = {hop_seconds} must not exceed window_seconds = {window_seconds}"
-            )));
-        }
+        let (window_seconds, hop_seconds) = resolve_windowing(
+            &model,
+            config.window_seconds,
+            config.hop_seconds,
+            state.limits.max_duration_secs,
+        )?;
         let stream_secs = state.streams.max_stream_seconds;
         let limits = DecodeLimits {
             max_duration_secs: stream_secs,
@@ -593,21 +592,7 @@ impl Session {
     }
 
     fn core_for(&self, rate: u32) -> Result<Core> {
-        let feature_rate = self.model.features.config.preprocess.resample_hz.unwrap_or(rate);
-        let samples = |secs: f64| (secs * f64::from(rate)).round().max(1.0) as u64;
-        Ok(Core {
-            rate,
-            feature_rate,
-            native: Tape::default(),
-            resampler: StreamResampler::new(rate, feature_rate)?,
-            resampled: Tape::default(),
-            win: samples(self.window_seconds),
-            hop: samples(self.hop_seconds),
-            next_window: 0,
-            vad: Vad::new(rate),
-            last_cut: 0,
-            fallback_max: (self.max_audio_seconds * f64::from(rate)).floor() as u64,
-        })
+        Core::new(&self.model, rate, self.window_seconds, self.hop_seconds, self.max_audio_seconds)
     }
 
     /// Seconds of audio received so far.
@@ -702,24 +687,9 @@ impl Session {
                     if !self.interim {
                         continue;
                     }
-                    let start = k * core.hop;
-                    let end = start + core.win;
-                    let samples =
-                        core.resampled.slice(core.to_feature(start), core.to_feature(end));
-                    let audio = Audio::mono(samples.to_vec(), core.feature_rate);
-                    let Some(probs) = skip_unanalysable(classify_audio(&self.model, &audio))?
-                    else {
-                        continue;
-                    };
-                    let (label, scores) = scored(labels, &probs);
-                    out.push(pb::StreamClassifyResponse {
-                        result: Some(R::Window(pb::WindowResult {
-                            start_seconds: core.seconds(start),
-                            end_seconds: core.seconds(end),
-                            label,
-                            scores,
-                        })),
-                    });
+                    if let Some(w) = window_result(&self.model, core, k)? {
+                        out.push(pb::StreamClassifyResponse { result: Some(R::Window(w)) });
+                    }
                 }
                 Event::Utterance { ended, from } => {
                     let samples = core.native.slice(from, ended.cut);
@@ -779,6 +749,118 @@ impl Session {
             })),
         }
     }
+}
+
+/// The window and hop a stream (or a Classify timeline) uses: the requested values, with 0
+/// meaning the model's `[streaming]` defaults, checked against the front end's minimum and
+/// the server's audio limit `max_window` (INVALID_ARGUMENT naming the field).
+pub(crate) fn resolve_windowing(
+    model: &LoadedModel,
+    window: f64,
+    hop: f64,
+    max_window: f64,
+) -> Result<(f64, f64)> {
+    let defaults = model.manifest.streaming;
+    let window_seconds = if window == 0.0 { defaults.window_seconds } else { window };
+    if !(window_seconds.is_finite() && window_seconds >= MIN_WINDOW_SECONDS) {
+        return Err(Error::InvalidRequest(format!(
+            "window_seconds = {window_seconds} must be at least {MIN_WINDOW_SECONDS} s (0 uses the model's {} s)",
+            defaults.window_seconds
+        )));
+    }
+    if window_seconds > max_window {
+        return Err(Error::InvalidRequest(format!(
+            "window_seconds = {window_seconds} is longer than the server's audio limit of {max_window} s (max_audio_seconds)"
+        )));
+    }
+    let hop_seconds = if hop == 0.0 { defaults.hop_seconds.min(window_seconds) } else { hop };
+    if !(hop_seconds.is_finite() && hop_seconds > 0.0) {
+        return Err(Error::InvalidRequest(format!(
+            "hop_seconds = {hop_seconds} must be a positive number (0 uses the model's default)"
+        )));
+    }
+    if hop_seconds > window_seconds {
+        return Err(Error::InvalidRequest(format!(
+            "hop_seconds = {hop_seconds} must not exceed window_seconds = {window_seconds}"
+        )));
+    }
+    Ok((window_seconds, hop_seconds))
+}
+
+/// Classifies window `k` of `core`; `None` when the front end cannot analyse it (silent or
+/// too short after trimming), which skips the window.
+fn window_result(model: &LoadedModel, core: &Core, k: u64) -> Result<Option<pb::WindowResult>> {
+    let start = k * core.hop;
+    let end = start + core.win;
+    let samples = core.resampled.slice(core.to_feature(start), core.to_feature(end));
+    let audio = Audio::mono(samples.to_vec(), core.feature_rate);
+    let Some(probs) = skip_unanalysable(classify_audio(model, &audio))? else {
+        return Ok(None);
+    };
+    let (label, scores) = scored(&model.manifest.labels, &probs);
+    Ok(Some(pb::WindowResult {
+        start_seconds: core.seconds(start),
+        end_seconds: core.seconds(end),
+        label,
+        scores,
+    }))
+}
+
+/// Most windows one Classify timeline may have, so one request cannot hold a worker for
+/// thousands of model calls.
+pub(crate) const MAX_TIMELINE_WINDOWS: u64 = 1000;
+/// Most audio one Classify timeline may analyse, in seconds summed over its windows: long
+/// windows at a small hop would otherwise make one request analyse hours of audio (work the
+/// request deadline does not stop once it runs on a worker).
+pub(crate) const MAX_TIMELINE_AUDIO_SECONDS: f64 = 3600.0;
+
+/// Classify's emotion timeline: the interim windows a StreamClassify stream of `audio` (with
+/// this window and hop, already checked by [`resolve_windowing`]) would send, computed by the
+/// same code on the whole decoded audio at once, as an encoded stream is at half-close.
+/// Blocking. More than [`MAX_TIMELINE_WINDOWS`] windows is INVALID_ARGUMENT, before any is
+/// classified.
+pub(crate) fn timeline(
+    model: &LoadedModel,
+    audio: &Audio,
+    window_seconds: f64,
+    hop_seconds: f64,
+) -> Result<Vec<pb::WindowResult>> {
+    // The fallback bound only matters for utterances, which a timeline does not classify.
+    let mut core = Core::new(model, audio.sample_rate, window_seconds, hop_seconds, 0.0)?;
+    let mut events = Vec::new();
+    core.push(&mixdown(audio), &mut events)?;
+    core.finish(&mut events)?;
+    let windows: Vec<u64> = events
+        .iter()
+        .filter_map(|(_, e)| match e {
+            Event::Window(k) => Some(*k),
+            _ => None,
+        })
+        .collect();
+    if windows.len() as u64 > MAX_TIMELINE_WINDOWS {
+        return Err(Error::InvalidRequest(format!(
+            "the timeline would have {} windows of {window_seconds} s every {hop_seconds} s, more than \
+             the limit of {MAX_TIMELINE_WINDOWS}; use a larger timeline.hop_seconds (at least {:.3} s for this audio)",
+            windows.len(),
+            audio.duration_secs() / MAX_TIMELINE_WINDOWS as f64
+        )));
+    }
+    let analysed = windows.len() as f64 * core.win as f64 / f64::from(core.rate);
+    if analysed > MAX_TIMELINE_AUDIO_SECONDS {
+        return Err(Error::InvalidRequest(format!(
+            "the timeline's {} windows of {window_seconds} s would analyse {analysed:.0} s of audio, \
+             more than the limit of {MAX_TIMELINE_AUDIO_SECONDS} s; use a shorter \
+             timeline.window_seconds or a larger timeline.hop_seconds",
+            windows.len()
+        )));
+    }
+    let mut out = Vec::with_capacity(windows.len());
+    for k in windows {
+        if let Some(w) = window_result(model, &core, k)? {
+            out.push(w);
+        }
+    }
+    Ok(out)
 }
 
 /// Records an utterance's duration and probabilities and builds its UtteranceResult.

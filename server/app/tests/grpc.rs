@@ -371,6 +371,7 @@ async fn classify_runs_the_model_on_the_configured_features() {
             model: "utt-model".into(),
             model_version: 1,
             audio: Some(encoded(&tess())),
+            timeline: None,
         })
         .await
         .unwrap()
@@ -394,6 +395,7 @@ async fn classify_runs_the_model_on_the_configured_features() {
             model: "frames-model".into(),
             model_version: 9,
             audio: Some(encoded(&tess())),
+            timeline: None,
         })
         .await
         .unwrap_err();

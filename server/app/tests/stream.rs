@@ -258,7 +258,12 @@ async fn classify(
 ) -> Result<pb::ClassifyResponse, Status> {
     let audio = pb::Audio { source: Some(pb::audio::Source::Encoded(read(path))) };
     client
-        .classify(pb::ClassifyRequest { model: model.into(), audio: Some(audio), model_version: 0 })
+        .classify(pb::ClassifyRequest {
+            model: model.into(),
+            audio: Some(audio),
+            model_version: 0,
+            timeline: None,
+        })
         .await
         .map(tonic::Response::into_inner)
 }

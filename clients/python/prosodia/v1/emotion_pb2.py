@@ -25,41 +25,43 @@ _sym_db = _symbol_database.Default()
 from prosodia.v1 import audio_pb2 as prosodia_dot_v1_dot_audio__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19prosodia/v1/emotion.proto\x12\x0bprosodia.v1\x1a\x17prosodia/v1/audio.proto\"Z\n\x0f\x43lassifyRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12!\n\x05\x61udio\x18\x02 \x01(\x0b\x32\x12.prosodia.v1.Audio\x12\x15\n\rmodel_version\x18\x03 \x01(\r\"\xb7\x01\n\x10\x43lassifyResponse\x12\r\n\x05label\x18\x01 \x01(\t\x12\'\n\x06scores\x18\x02 \x03(\x0b\x32\x17.prosodia.v1.ClassScore\x12\r\n\x05model\x18\x03 \x01(\t\x12\x15\n\rmodel_version\x18\x04 \x01(\r\x12\x1e\n\x16\x61udio_duration_seconds\x18\x05 \x01(\x01\x12%\n\x07timings\x18\x06 \x01(\x0b\x32\x14.prosodia.v1.Timings\"0\n\nClassScore\x12\r\n\x05label\x18\x01 \x01(\t\x12\x13\n\x0bprobability\x18\x02 \x01(\x02\"`\n\x15StreamClassifyRequest\x12+\n\x06\x63onfig\x18\x01 \x01(\x0b\x32\x19.prosodia.v1.StreamConfigH\x00\x12\x0f\n\x05\x61udio\x18\x02 \x01(\x0cH\x00\x42\t\n\x07message\"\xda\x01\n\x0cStreamConfig\x12\r\n\x05model\x18\x01 \x01(\t\x12\x15\n\rmodel_version\x18\x02 \x01(\r\x12%\n\x03raw\x18\x03 \x01(\x0b\x32\x16.prosodia.v1.RawFormatH\x00\x12-\n\x07\x65ncoded\x18\x04 \x01(\x0b\x32\x1a.prosodia.v1.EncodedFormatH\x00\x12\x16\n\x0ewindow_seconds\x18\x05 \x01(\x01\x12\x13\n\x0bhop_seconds\x18\x06 \x01(\x01\x12\x17\n\x0finterim_results\x18\x07 \x01(\x08\x42\x08\n\x06\x66ormat\"\x0f\n\rEncodedFormat\"\xb1\x01\n\x16StreamClassifyResponse\x12+\n\x06window\x18\x01 \x01(\x0b\x32\x19.prosodia.v1.WindowResultH\x00\x12\x31\n\tutterance\x18\x02 \x01(\x0b\x32\x1c.prosodia.v1.UtteranceResultH\x00\x12-\n\x07summary\x18\x03 \x01(\x0b\x32\x1a.prosodia.v1.StreamSummaryH\x00\x42\x08\n\x06result\"r\n\x0cWindowResult\x12\x15\n\rstart_seconds\x18\x01 \x01(\x01\x12\x13\n\x0b\x65nd_seconds\x18\x02 \x01(\x01\x12\r\n\x05label\x18\x03 \x01(\t\x12\'\n\x06scores\x18\x04 \x03(\x0b\x32\x17.prosodia.v1.ClassScore\"\x84\x01\n\x0fUtteranceResult\x12\r\n\x05index\x18\x01 \x01(\r\x12\x15\n\rstart_seconds\x18\x02 \x01(\x01\x12\x13\n\x0b\x65nd_seconds\x18\x03 \x01(\x01\x12\r\n\x05label\x18\x04 \x01(\t\x12\'\n\x06scores\x18\x05 \x03(\x0b\x32\x17.prosodia.v1.ClassScore\"\x98\x01\n\rStreamSummary\x12\x15\n\raudio_seconds\x18\x01 \x01(\x01\x12\x12\n\nutterances\x18\x02 \x01(\r\x12\r\n\x05label\x18\x03 \x01(\t\x12\'\n\x06scores\x18\x04 \x03(\x0b\x32\x17.prosodia.v1.ClassScore\x12\r\n\x05model\x18\x05 \x01(\t\x12\x15\n\rmodel_version\x18\x06 \x01(\r\"\x89\x01\n\x16\x45xtractFeaturesRequest\x12!\n\x05\x61udio\x18\x01 \x01(\x0b\x32\x12.prosodia.v1.Audio\x12\r\n\x05model\x18\x02 \x01(\t\x12\x15\n\rmodel_version\x18\x03 \x01(\r\x12\x0e\n\x06preset\x18\x04 \x01(\t\x12\x16\n\x0einclude_frames\x18\x05 \x01(\x08\"\xdf\x01\n\x17\x45xtractFeaturesResponse\x12&\n\x08\x66\x65\x61tures\x18\x01 \x03(\x0b\x32\x14.prosodia.v1.Feature\x12(\n\x06\x66rames\x18\x02 \x03(\x0b\x32\x18.prosodia.v1.FrameMatrix\x12\x16\n\x0e\x66\x65\x61ture_config\x18\x03 \x01(\t\x12\x13\n\x0bsample_rate\x18\x04 \x01(\r\x12\x1e\n\x16\x61udio_duration_seconds\x18\x05 \x01(\x01\x12%\n\x07timings\x18\x06 \x01(\x0b\x32\x14.prosodia.v1.Timings\"&\n\x07\x46\x65\x61ture\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01\"\x94\x01\n\x0b\x46rameMatrix\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04rows\x18\x02 \x01(\r\x12\x0c\n\x04\x63ols\x18\x03 \x01(\r\x12\x14\n\x0c\x63olumn_names\x18\x04 \x03(\t\x12\x0c\n\x04\x64\x61ta\x18\x05 \x03(\x02\x12\x1a\n\x12\x66rame_step_seconds\x18\x06 \x01(\x01\x12\x1b\n\x13\x66irst_frame_seconds\x18\x07 \x01(\x01\x32\x8f\x02\n\x07\x45motion\x12G\n\x08\x43lassify\x12\x1c.prosodia.v1.ClassifyRequest\x1a\x1d.prosodia.v1.ClassifyResponse\x12]\n\x0eStreamClassify\x12\".prosodia.v1.StreamClassifyRequest\x1a#.prosodia.v1.StreamClassifyResponse(\x01\x30\x01\x12\\\n\x0f\x45xtractFeatures\x12#.prosodia.v1.ExtractFeaturesRequest\x1a$.prosodia.v1.ExtractFeaturesResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19prosodia/v1/emotion.proto\x12\x0bprosodia.v1\x1a\x17prosodia/v1/audio.proto\"\x8a\x01\n\x0f\x43lassifyRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12!\n\x05\x61udio\x18\x02 \x01(\x0b\x32\x12.prosodia.v1.Audio\x12\x15\n\rmodel_version\x18\x03 \x01(\r\x12.\n\x08timeline\x18\x04 \x01(\x0b\x32\x1c.prosodia.v1.TimelineOptions\">\n\x0fTimelineOptions\x12\x16\n\x0ewindow_seconds\x18\x01 \x01(\x01\x12\x13\n\x0bhop_seconds\x18\x02 \x01(\x01\"\xe4\x01\n\x10\x43lassifyResponse\x12\r\n\x05label\x18\x01 \x01(\t\x12\'\n\x06scores\x18\x02 \x03(\x0b\x32\x17.prosodia.v1.ClassScore\x12\r\n\x05model\x18\x03 \x01(\t\x12\x15\n\rmodel_version\x18\x04 \x01(\r\x12\x1e\n\x16\x61udio_duration_seconds\x18\x05 \x01(\x01\x12%\n\x07timings\x18\x06 \x01(\x0b\x32\x14.prosodia.v1.Timings\x12+\n\x08timeline\x18\x07 \x03(\x0b\x32\x19.prosodia.v1.WindowResult\"0\n\nClassScore\x12\r\n\x05label\x18\x01 \x01(\t\x12\x13\n\x0bprobability\x18\x02 \x01(\x02\"`\n\x15StreamClassifyRequest\x12+\n\x06\x63onfig\x18\x01 \x01(\x0b\x32\x19.prosodia.v1.StreamConfigH\x00\x12\x0f\n\x05\x61udio\x18\x02 \x01(\x0cH\x00\x42\t\n\x07message\"\xda\x01\n\x0cStreamConfig\x12\r\n\x05model\x18\x01 \x01(\t\x12\x15\n\rmodel_version\x18\x02 \x01(\r\x12%\n\x03raw\x18\x03 \x01(\x0b\x32\x16.prosodia.v1.RawFormatH\x00\x12-\n\x07\x65ncoded\x18\x04 \x01(\x0b\x32\x1a.prosodia.v1.EncodedFormatH\x00\x12\x16\n\x0ewindow_seconds\x18\x05 \x01(\x01\x12\x13\n\x0bhop_seconds\x18\x06 \x01(\x01\x12\x17\n\x0finterim_results\x18\x07 \x01(\x08\x42\x08\n\x06\x66ormat\"\x0f\n\rEncodedFormat\"\xb1\x01\n\x16StreamClassifyResponse\x12+\n\x06window\x18\x01 \x01(\x0b\x32\x19.prosodia.v1.WindowResultH\x00\x12\x31\n\tutterance\x18\x02 \x01(\x0b\x32\x1c.prosodia.v1.UtteranceResultH\x00\x12-\n\x07summary\x18\x03 \x01(\x0b\x32\x1a.prosodia.v1.StreamSummaryH\x00\x42\x08\n\x06result\"r\n\x0cWindowResult\x12\x15\n\rstart_seconds\x18\x01 \x01(\x01\x12\x13\n\x0b\x65nd_seconds\x18\x02 \x01(\x01\x12\r\n\x05label\x18\x03 \x01(\t\x12\'\n\x06scores\x18\x04 \x03(\x0b\x32\x17.prosodia.v1.ClassScore\"\x84\x01\n\x0fUtteranceResult\x12\r\n\x05index\x18\x01 \x01(\r\x12\x15\n\rstart_seconds\x18\x02 \x01(\x01\x12\x13\n\x0b\x65nd_seconds\x18\x03 \x01(\x01\x12\r\n\x05label\x18\x04 \x01(\t\x12\'\n\x06scores\x18\x05 \x03(\x0b\x32\x17.prosodia.v1.ClassScore\"\x98\x01\n\rStreamSummary\x12\x15\n\raudio_seconds\x18\x01 \x01(\x01\x12\x12\n\nutterances\x18\x02 \x01(\r\x12\r\n\x05label\x18\x03 \x01(\t\x12\'\n\x06scores\x18\x04 \x03(\x0b\x32\x17.prosodia.v1.ClassScore\x12\r\n\x05model\x18\x05 \x01(\t\x12\x15\n\rmodel_version\x18\x06 \x01(\r\"\x89\x01\n\x16\x45xtractFeaturesRequest\x12!\n\x05\x61udio\x18\x01 \x01(\x0b\x32\x12.prosodia.v1.Audio\x12\r\n\x05model\x18\x02 \x01(\t\x12\x15\n\rmodel_version\x18\x03 \x01(\r\x12\x0e\n\x06preset\x18\x04 \x01(\t\x12\x16\n\x0einclude_frames\x18\x05 \x01(\x08\"\xdf\x01\n\x17\x45xtractFeaturesResponse\x12&\n\x08\x66\x65\x61tures\x18\x01 \x03(\x0b\x32\x14.prosodia.v1.Feature\x12(\n\x06\x66rames\x18\x02 \x03(\x0b\x32\x18.prosodia.v1.FrameMatrix\x12\x16\n\x0e\x66\x65\x61ture_config\x18\x03 \x01(\t\x12\x13\n\x0bsample_rate\x18\x04 \x01(\r\x12\x1e\n\x16\x61udio_duration_seconds\x18\x05 \x01(\x01\x12%\n\x07timings\x18\x06 \x01(\x0b\x32\x14.prosodia.v1.Timings\"&\n\x07\x46\x65\x61ture\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01\"\x94\x01\n\x0b\x46rameMatrix\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04rows\x18\x02 \x01(\r\x12\x0c\n\x04\x63ols\x18\x03 \x01(\r\x12\x14\n\x0c\x63olumn_names\x18\x04 \x03(\t\x12\x0c\n\x04\x64\x61ta\x18\x05 \x03(\x02\x12\x1a\n\x12\x66rame_step_seconds\x18\x06 \x01(\x01\x12\x1b\n\x13\x66irst_frame_seconds\x18\x07 \x01(\x01\x32\x8f\x02\n\x07\x45motion\x12G\n\x08\x43lassify\x12\x1c.prosodia.v1.ClassifyRequest\x1a\x1d.prosodia.v1.ClassifyResponse\x12]\n\x0eStreamClassify\x12\".prosodia.v1.StreamClassifyRequest\x1a#.prosodia.v1.StreamClassifyResponse(\x01\x30\x01\x12\\\n\x0f\x45xtractFeatures\x12#.prosodia.v1.ExtractFeaturesRequest\x1a$.prosodia.v1.ExtractFeaturesResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'prosodia.v1.emotion_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_CLASSIFYREQUEST']._serialized_start=67
-  _globals['_CLASSIFYREQUEST']._serialized_end=157
-  _globals['_CLASSIFYRESPONSE']._serialized_start=160
-  _globals['_CLASSIFYRESPONSE']._serialized_end=343
-  _globals['_CLASSSCORE']._serialized_start=345
-  _globals['_CLASSSCORE']._serialized_end=393
-  _globals['_STREAMCLASSIFYREQUEST']._serialized_start=395
-  _globals['_STREAMCLASSIFYREQUEST']._serialized_end=491
-  _globals['_STREAMCONFIG']._serialized_start=494
-  _globals['_STREAMCONFIG']._serialized_end=712
-  _globals['_ENCODEDFORMAT']._serialized_start=714
-  _globals['_ENCODEDFORMAT']._serialized_end=729
-  _globals['_STREAMCLASSIFYRESPONSE']._serialized_start=732
-  _globals['_STREAMCLASSIFYRESPONSE']._serialized_end=909
-  _globals['_WINDOWRESULT']._serialized_start=911
-  _globals['_WINDOWRESULT']._serialized_end=1025
-  _globals['_UTTERANCERESULT']._serialized_start=1028
-  _globals['_UTTERANCERESULT']._serialized_end=1160
-  _globals['_STREAMSUMMARY']._serialized_start=1163
-  _globals['_STREAMSUMMARY']._serialized_end=1315
-  _globals['_EXTRACTFEATURESREQUEST']._serialized_start=1318
-  _globals['_EXTRACTFEATURESREQUEST']._serialized_end=1455
-  _globals['_EXTRACTFEATURESRESPONSE']._serialized_start=1458
-  _globals['_EXTRACTFEATURESRESPONSE']._serialized_end=1681
-  _globals['_FEATURE']._serialized_start=1683
-  _globals['_FEATURE']._serialized_end=1721
-  _globals['_FRAMEMATRIX']._serialized_start=1724
-  _globals['_FRAMEMATRIX']._serialized_end=1872
-  _globals['_EMOTION']._serialized_start=1875
-  _globals['_EMOTION']._serialized_end=2146
+  _globals['_CLASSIFYREQUEST']._serialized_start=68
+  _globals['_CLASSIFYREQUEST']._serialized_end=206
+  _globals['_TIMELINEOPTIONS']._serialized_start=208
+  _globals['_TIMELINEOPTIONS']._serialized_end=270
+  _globals['_CLASSIFYRESPONSE']._serialized_start=273
+  _globals['_CLASSIFYRESPONSE']._serialized_end=501
+  _globals['_CLASSSCORE']._serialized_start=503
+  _globals['_CLASSSCORE']._serialized_end=551
+  _globals['_STREAMCLASSIFYREQUEST']._serialized_start=553
+  _globals['_STREAMCLASSIFYREQUEST']._serialized_end=649
+  _globals['_STREAMCONFIG']._serialized_start=652
+  _globals['_STREAMCONFIG']._serialized_end=870
+  _globals['_ENCODEDFORMAT']._serialized_start=872
+  _globals['_ENCODEDFORMAT']._serialized_end=887
+  _globals['_STREAMCLASSIFYRESPONSE']._serialized_start=890
+  _globals['_STREAMCLASSIFYRESPONSE']._serialized_end=1067
+  _globals['_WINDOWRESULT']._serialized_start=1069
+  _globals['_WINDOWRESULT']._serialized_end=1183
+  _globals['_UTTERANCERESULT']._serialized_start=1186
+  _globals['_UTTERANCERESULT']._serialized_end=1318
+  _globals['_STREAMSUMMARY']._serialized_start=1321
+  _globals['_STREAMSUMMARY']._serialized_end=1473
+  _globals['_EXTRACTFEATURESREQUEST']._serialized_start=1476
+  _globals['_EXTRACTFEATURESREQUEST']._serialized_end=1613
+  _globals['_EXTRACTFEATURESRESPONSE']._serialized_start=1616
+  _globals['_EXTRACTFEATURESRESPONSE']._serialized_end=1839
+  _globals['_FEATURE']._serialized_start=1841
+  _globals['_FEATURE']._serialized_end=1879
+  _globals['_FRAMEMATRIX']._serialized_start=1882
+  _globals['_FRAMEMATRIX']._serialized_end=2030
+  _globals['_EMOTION']._serialized_start=2033
+  _globals['_EMOTION']._serialized_end=2304
 # @@protoc_insertion_point(module_scope)

@@ -8,30 +8,42 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class ClassifyRequest(_message.Message):
-    __slots__ = ("model", "audio", "model_version")
+    __slots__ = ("model", "audio", "model_version", "timeline")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     AUDIO_FIELD_NUMBER: _ClassVar[int]
     MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    TIMELINE_FIELD_NUMBER: _ClassVar[int]
     model: str
     audio: _audio_pb2.Audio
     model_version: int
-    def __init__(self, model: _Optional[str] = ..., audio: _Optional[_Union[_audio_pb2.Audio, _Mapping]] = ..., model_version: _Optional[int] = ...) -> None: ...
+    timeline: TimelineOptions
+    def __init__(self, model: _Optional[str] = ..., audio: _Optional[_Union[_audio_pb2.Audio, _Mapping]] = ..., model_version: _Optional[int] = ..., timeline: _Optional[_Union[TimelineOptions, _Mapping]] = ...) -> None: ...
+
+class TimelineOptions(_message.Message):
+    __slots__ = ("window_seconds", "hop_seconds")
+    WINDOW_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    HOP_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    window_seconds: float
+    hop_seconds: float
+    def __init__(self, window_seconds: _Optional[float] = ..., hop_seconds: _Optional[float] = ...) -> None: ...
 
 class ClassifyResponse(_message.Message):
-    __slots__ = ("label", "scores", "model", "model_version", "audio_duration_seconds", "timings")
+    __slots__ = ("label", "scores", "model", "model_version", "audio_duration_seconds", "timings", "timeline")
     LABEL_FIELD_NUMBER: _ClassVar[int]
     SCORES_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
     AUDIO_DURATION_SECONDS_FIELD_NUMBER: _ClassVar[int]
     TIMINGS_FIELD_NUMBER: _ClassVar[int]
+    TIMELINE_FIELD_NUMBER: _ClassVar[int]
     label: str
     scores: _containers.RepeatedCompositeFieldContainer[ClassScore]
     model: str
     model_version: int
     audio_duration_seconds: float
     timings: _audio_pb2.Timings
-    def __init__(self, label: _Optional[str] = ..., scores: _Optional[_Iterable[_Union[ClassScore, _Mapping]]] = ..., model: _Optional[str] = ..., model_version: _Optional[int] = ..., audio_duration_seconds: _Optional[float] = ..., timings: _Optional[_Union[_audio_pb2.Timings, _Mapping]] = ...) -> None: ...
+    timeline: _containers.RepeatedCompositeFieldContainer[WindowResult]
+    def __init__(self, label: _Optional[str] = ..., scores: _Optional[_Iterable[_Union[ClassScore, _Mapping]]] = ..., model: _Optional[str] = ..., model_version: _Optional[int] = ..., audio_duration_seconds: _Optional[float] = ..., timings: _Optional[_Union[_audio_pb2.Timings, _Mapping]] = ..., timeline: _Optional[_Iterable[_Union[WindowResult, _Mapping]]] = ...) -> None: ...
 
 class ClassScore(_message.Message):
     __slots__ = ("label", "probability")
