@@ -3,6 +3,7 @@
 //! stream`); `models` is still to come.
 
 mod features;
+mod plot;
 mod remote;
 
 use std::process::ExitCode;
