@@ -49,7 +49,7 @@ pub(crate) struct ClassifyArgs {
     #[arg(long = "plot-size", value_name = "WxH", default_value = "1600x1200", requires = "plot")]
     plot_size: PlotSize,
     /// Timeline window in seconds for --plot (default: the model's, shortened for clips
-    /// shorter than it).
+    /// shorter than two model windows).
     #[arg(long, requires = "plot")]
     window: Option<f64>,
     /// Timeline hop in seconds for --plot (default: the model's, or a quarter of a shortened
@@ -320,8 +320,9 @@ pub(crate) fn stream(args: StreamArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// The timeline's window and hop in seconds: the user's if given, else the model's; a clip
-/// shorter than the model's window gets a window of half the clip (at least 0.5 s, at most
-/// the clip) and a hop of a quarter window, so a short clip still has a timeline.
+/// shorter than two of the model's windows gets a window of half the clip (at least 0.5 s,
+/// at most the clip) and a hop of a quarter window, so a short clip still shows a few
+/// windows rather than one or none.
 fn timeline_windowing(
     duration: f64,
     model: (f64, f64),
@@ -329,7 +330,7 @@ fn timeline_windowing(
 ) -> (f64, f64) {
     let (window, hop) = match user.0 {
         Some(w) => (w, model.1.min(w)),
-        None if duration >= model.0 => model,
+        None if duration >= 2.0 * model.0 => model,
         None => {
             let w = (duration / 2.0).max(0.5).min(duration);
             (w, w / 4.0)
@@ -461,6 +462,8 @@ mod tests {
     #[test]
     fn short_clips_get_a_shorter_window_and_long_ones_the_models() {
         assert_eq!(timeline_windowing(10.0, (3.0, 1.0), (None, None)), (3.0, 1.0));
+        assert_eq!(timeline_windowing(6.0, (3.0, 1.0), (None, None)), (3.0, 1.0));
+        assert_eq!(timeline_windowing(4.0, (3.0, 1.0), (None, None)), (2.0, 0.5));
         assert_eq!(timeline_windowing(2.0, (3.0, 1.0), (None, None)), (1.0, 0.25));
         assert_eq!(timeline_windowing(0.6, (3.0, 1.0), (None, None)), (0.5, 0.125));
         assert_eq!(timeline_windowing(0.3, (3.0, 1.0), (None, None)), (0.3, 0.075));
