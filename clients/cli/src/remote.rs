@@ -141,6 +141,9 @@ pub(crate) fn classify(args: ClassifyArgs) -> anyhow::Result<ExitCode> {
             let line = match std::fs::read(path) {
                 Err(e) => {
                     failed = true;
+                    if args.plot.is_some() {
+                        eprintln!("prosodia: no plot written: reading {}: {e}", path.display());
+                    }
                     json!({ "path": path.display().to_string(), "error": format!("reading: {e}") })
                 }
                 Ok(bytes) => {

@@ -97,6 +97,16 @@ impl<'a> Canvas<'a> {
         self.root.draw(&PathElement::new(vec![a, b], color)).map_err(drawing_error)
     }
 
+    /// Width in pixels of [`Canvas::legend`] for `entries`.
+    pub(crate) fn legend_width(&self, entries: &[(String, RGBColor)]) -> i32 {
+        let s = self.scale as i32;
+        let swatch = font::text_height(self.scale) as i32 - 2 * s;
+        entries
+            .iter()
+            .map(|(name, _)| swatch + 3 * s + font::text_width(name, self.scale) as i32 + 6 * s)
+            .sum()
+    }
+
     /// A legend: a colour swatch and a name per entry, in one row ending at `right`.
     pub(crate) fn legend(
         &self,
@@ -195,18 +205,20 @@ pub(crate) enum YLabels {
     Fixed(Vec<(f64, String)>),
 }
 
-/// Draws a panel's title (above it), background grid, frame and ticks; x tick labels only
-/// when `x_labels`.
+/// Draws a panel's title (above it, shortened to leave `reserve` pixels free at its right
+/// for a legend), background grid, frame and ticks; x tick labels only when `x_labels`.
 pub(crate) fn axes(
     c: &Canvas<'_>,
     p: &Panel,
     title: &str,
     y_labels: &YLabels,
     x_labels: bool,
+    reserve: i32,
 ) -> anyhow::Result<()> {
     let s = c.scale as i32;
     let tick = 4 * s;
-    c.text(p.x, p.y - c.line_height(c.scale), title, c.scale, Align::Left, INK)?;
+    let title = fit(title, c.scale, p.w - reserve);
+    c.text(p.x, p.y - c.line_height(c.scale), &title, c.scale, Align::Left, INK)?;
     let (xt, xd) = ticks(p.xr, (p.w / (90 * s)).max(2) as usize);
     for t in &xt {
         let x = p.px(*t);
@@ -219,13 +231,21 @@ pub(crate) fn axes(
     let y_ticks: Vec<(f64, String)> = match y_labels {
         YLabels::Fixed(v) => v.clone(),
         YLabels::Plain => {
-            let (yt, yd) = ticks(p.yr, (p.h / (22 * s)).max(3) as usize);
+            let (yt, yd) = ticks(p.yr, (p.h / (14 * s)).max(3) as usize);
             yt.into_iter().map(|v| (v, format!("{v:.yd$}"))).collect()
         }
     };
     let half = font::text_height(c.scale) as i32 * 7 / 18;
+    // Labels closer than a line of text to the last one drawn are left out (tick and grid
+    // line too), so small panels do not pile numbers on each other.
+    let min_gap = (font::text_height(c.scale) + c.scale) as i32;
+    let mut last: Option<i32> = None;
     for (v, label) in &y_ticks {
         let y = p.py(*v);
+        if last.is_some_and(|l| (l - y).abs() < min_gap) {
+            continue;
+        }
+        last = Some(y);
         c.line((p.x, y), (p.x + p.w - 1, y), GRID)?;
         c.line((p.x - tick, y), (p.x - 1, y), INK)?;
         c.text(p.x - tick - 2 * s, y - half, label, c.scale, Align::Right, INK)?;
@@ -238,6 +258,18 @@ pub(crate) fn frame(c: &Canvas<'_>, p: &Panel) -> anyhow::Result<()> {
     c.root
         .draw(&Rectangle::new([(p.x - 1, p.y - 1), (p.x + p.w, p.y + p.h)], INK))
         .map_err(drawing_error)
+}
+
+/// `text` shortened with ".." so that it fits in `max_width` pixels at `scale`.
+pub(crate) fn fit(text: &str, scale: u32, max_width: i32) -> String {
+    if font::text_width(text, scale) as i32 <= max_width {
+        return text.to_string();
+    }
+    let per_char = (font::ADVANCE * scale) as i32;
+    let keep = (max_width / per_char - 2).max(0) as usize;
+    let mut out: String = text.chars().take(keep).collect();
+    out.push_str("..");
+    out
 }
 
 /// A message centred in an empty panel.
@@ -396,6 +428,15 @@ mod tests {
         assert_eq!(t, vec![0.0, 200.0, 400.0]);
         assert_eq!(d, 0);
         assert_eq!(ticks((1.0, 1.0), 4).0, vec![1.0]);
+    }
+
+    #[test]
+    fn fit_shortens_only_text_that_is_too_wide() {
+        assert_eq!(fit("abc", 1, 18), "abc");
+        let long = "x".repeat(50);
+        let short = fit(&long, 2, 120);
+        assert!(font::text_width(&short, 2) <= 120, "{short}");
+        assert!(short.ends_with(".."));
     }
 
     #[test]

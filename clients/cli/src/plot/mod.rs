@@ -176,9 +176,11 @@ fn titles(c: &Canvas<'_>, title: &str, subtitle: &str) -> anyhow::Result<i32> {
     let s = c.scale as i32;
     let mut y = 6 * s;
     let centre = c.size.0 as i32 / 2;
-    c.text(centre, y, title, c.scale + 1, Align::Center, INK)?;
+    let room = c.size.0 as i32 - 4 * s;
+    let title = canvas::fit(title, c.scale + 1, room);
+    c.text(centre, y, &title, c.scale + 1, Align::Center, INK)?;
     y += c.line_height(c.scale + 1);
-    c.text(centre, y, subtitle, c.scale, Align::Center, INK)?;
+    c.text(centre, y, &canvas::fit(subtitle, c.scale, room), c.scale, Align::Center, INK)?;
     y += c.line_height(c.scale) + 2 * s;
     Ok(y)
 }
@@ -208,7 +210,7 @@ fn waveform_panel(
     let peak = a.signal.iter().fold(0.0f32, |m, s| m.max(s.abs()));
     let m = f64::from(peak).max(1e-6) * 1.05;
     p.yr = (-m, m);
-    canvas::axes(c, p, "Waveform (amplitude)", &YLabels::Plain, x_labels)?;
+    canvas::axes(c, p, "Waveform (amplitude)", &YLabels::Plain, x_labels, 0)?;
     canvas::waveform(c, p, &a.signal, a.sample_rate, WAVE)?;
     canvas::frame(c, p)
 }
@@ -242,7 +244,7 @@ fn logmel_panel(
         }
     }
     let title = format!("Mel spectrogram ({} bands, dB; axis in Hz)", m.cols);
-    canvas::axes(c, p, &title, &YLabels::Fixed(labels), x_labels)?;
+    canvas::axes(c, p, &title, &YLabels::Fixed(labels), x_labels, 0)?;
     if m.rows == 0 || m.cols == 0 {
         canvas::note(c, p, "no frames")?;
         return canvas::frame(c, p);
@@ -268,7 +270,7 @@ fn mfcc_panel(
     let m: &Matrix = &a.spectral.mfcc;
     p.yr = (-0.5, m.cols as f64 - 0.5);
     let title = format!("MFCC 0-{} (each coefficient on its own colour scale)", m.cols.max(1) - 1);
-    canvas::axes(c, p, &title, &YLabels::Plain, x_labels)?;
+    canvas::axes(c, p, &title, &YLabels::Plain, x_labels, 0)?;
     if m.rows == 0 || m.cols == 0 {
         canvas::note(c, p, "no frames")?;
         return canvas::frame(c, p);
@@ -301,15 +303,16 @@ fn frame_lines_panel(
     let lo = lo.min(0.0);
     let hi = if hi > lo { hi * 1.08 } else { lo + 1.0 };
     p.yr = (lo, hi);
-    canvas::axes(c, p, title, &YLabels::Plain, x_labels)?;
+    let entries: Vec<(String, RGBColor)> =
+        series.iter().map(|(name, _, color)| ((*name).to_string(), *color)).collect();
+    let reserve = if series.len() > 1 { c.legend_width(&entries) } else { 0 };
+    canvas::axes(c, p, title, &YLabels::Plain, x_labels, reserve)?;
     for (_, values, color) in series {
         let points: Vec<(f64, f64)> =
             values.iter().enumerate().map(|(k, v)| (k as f64 * step, f64::from(*v))).collect();
         canvas::line_series(c, p, &points, *color)?;
     }
     if series.len() > 1 {
-        let entries: Vec<(String, RGBColor)> =
-            series.iter().map(|(name, _, color)| ((*name).to_string(), *color)).collect();
         c.legend(p.x + p.w, p.y - c.line_height(c.scale), &entries)?;
     }
     canvas::frame(c, p)
@@ -321,7 +324,7 @@ fn f0_panel(c: &Canvas<'_>, p: &mut Panel, pitch: &Pitch, x_labels: bool) -> any
     let count = voiced.count();
     p.yr = (0.0, if top > 0.0 { (top * 1.15).max(100.0) } else { pitch.ceiling_hz.max(100.0) });
     let title = format!("F0 (Hz; Praat autocorrelation, {count} of {} frames voiced)", pitch.len());
-    canvas::axes(c, p, &title, &YLabels::Plain, x_labels)?;
+    canvas::axes(c, p, &title, &YLabels::Plain, x_labels, 0)?;
     let points: Vec<(f64, f64)> = pitch
         .f0_hz
         .iter()
@@ -348,11 +351,11 @@ fn timeline_panel(
     p.yr = (0.0, 1.0);
     let title =
         format!("Emotion probabilities per window ({} windows, stacked)", fig.windows.len());
-    canvas::axes(c, p, &title, &YLabels::Plain, x_labels)?;
     let colors: Vec<RGBColor> =
         fig.labels.iter().enumerate().map(|(i, l)| label_color(l, i)).collect();
     let entries: Vec<(String, RGBColor)> =
         fig.labels.iter().cloned().zip(colors.iter().copied()).collect();
+    canvas::axes(c, p, &title, &YLabels::Plain, x_labels, c.legend_width(&entries))?;
     c.legend(p.x + p.w, p.y - c.line_height(c.scale), &entries)?;
     let mut windows = fig.windows.clone();
     windows.sort_by(|a, b| a.start.total_cmp(&b.start));
