@@ -1,4 +1,8 @@
 //! `prosodia features`: decode, preprocess and analyse many files in parallel.
+//!
+//! With `--plot PNG` (one file) the frame features of that file are also drawn, as computed:
+//! on the preprocessed (resampled, normalised, trimmed) signal, so the time axis is the
+//! analysed signal's.
 
 use std::fs::File;
 use std::io::{BufWriter, IsTerminal, Write};
@@ -13,6 +17,8 @@ use prosodia_dsp::pipeline::{Analysis, Extractor};
 use prosodia_dsp::utterance::NAMES;
 use rayon::prelude::*;
 use serde_json::{Map, Value, json};
+
+use crate::plot::{self, FeaturesFigure, PlotSize};
 
 /// Output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -50,6 +56,12 @@ pub(crate) struct Args {
     /// Only process shard I of N (`I/N`, 0-based) of the sorted file list, for batch jobs.
     #[arg(long)]
     shard: Option<String>,
+    /// Also draw the file's frame features to this PNG; only with a single file.
+    #[arg(long, value_name = "PNG")]
+    plot: Option<PathBuf>,
+    /// Size of the --plot figure in pixels.
+    #[arg(long = "plot-size", value_name = "WxH", default_value = "1600x1200", requires = "plot")]
+    plot_size: PlotSize,
     /// Files or folders (searched recursively for audio files).
     #[arg(required = true)]
     paths: Vec<PathBuf>,
@@ -227,6 +239,12 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     if let Some((i, n)) = shard {
         files = files.into_iter().enumerate().filter(|(k, _)| k % n == i).map(|(_, f)| f).collect();
     }
+    if args.plot.is_some() && files.len() != 1 {
+        bail!(
+            "--plot draws one file: the paths name {} audio files; give exactly one",
+            files.len()
+        );
+    }
     // Validate once up front so a bad configuration fails before any work.
     let probe = Extractor::new(config.clone())?;
     let mut out: Box<dyn Write> = match &args.output {
@@ -276,6 +294,19 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             match args.format {
                 Format::Jsonl => writeln!(out, "{}", json_line(path, result, &probe, args.frames))?,
                 Format::Csv => writeln!(out, "{}", csv_line(path, result))?,
+            }
+            if let Some(png_path) = &args.plot {
+                match result {
+                    Ok(analysis) => {
+                        let figure = FeaturesFigure {
+                            name: plot::display_name(path),
+                            analysis,
+                            config: probe.config(),
+                        };
+                        plot::write_png(png_path, &plot::features_png(&figure, args.plot_size)?)?;
+                    }
+                    Err(e) => eprintln!("prosodia: no plot written: {e:#}"),
+                }
             }
         }
     }

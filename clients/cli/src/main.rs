@@ -1,8 +1,10 @@
 //! `prosodia`: the command-line client. It runs the feature front end over files and folders
 //! (`prosodia features`) and talks to a running server (`prosodia classify`, `prosodia
-//! stream`); `models` is still to come.
+//! stream`); `models` is still to come. `features --plot` and `classify --plot` draw one file's
+//! analysis to a PNG (see `plot`).
 
 mod features;
+mod plot;
 mod remote;
 
 use std::process::ExitCode;
