@@ -609,6 +609,7 @@ fn build(id: &str) -> Option<Call> {
             model: "nope".into(),
             audio: encoded(good_wav()),
             model_version: 0,
+            timeline: None,
         }),
         "unknown-model/extract" => Call::Extract(pb::ExtractFeaturesRequest {
             model: "nope".into(),
@@ -622,6 +623,7 @@ fn build(id: &str) -> Option<Call> {
             model: MODEL.into(),
             audio: encoded(good_wav()),
             model_version: 9,
+            timeline: None,
         }),
         "unknown-version/stream" => stream(
             pb::StreamConfig { model: MODEL.into(), model_version: 9, ..raw16k() },
