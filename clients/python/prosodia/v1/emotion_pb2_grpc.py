@@ -31,9 +31,11 @@ class EmotionStub:
     Errors use standard gRPC codes with a message naming the problem: INVALID_ARGUMENT for audio
     that cannot be decoded or analysed (empty, truncated, unsupported format, NaN samples,
     silence, too short) and for bad request fields; NOT_FOUND for an unknown model or version;
-    RESOURCE_EXHAUSTED for audio longer or larger than the server accepts; UNAVAILABLE while a
-    model is not loaded or the server is shutting down; DEADLINE_EXCEEDED or CANCELLED when
-    the request deadline passes. StreamClassify's statuses are listed at the RPC.
+    RESOURCE_EXHAUSTED for audio longer or larger than the server accepts; OUT_OF_RANGE (from
+    the gRPC transport, before the message is buffered) for a request message larger than
+    `max_message_bytes`; UNAVAILABLE while a model is not loaded or the server is shutting down;
+    DEADLINE_EXCEEDED or CANCELLED when the request deadline passes. StreamClassify's statuses
+    are listed at the RPC. Every bad input and its exact status: docs/errors.md.
     """
 
     def __init__(self, channel):
@@ -65,9 +67,11 @@ class EmotionServicer:
     Errors use standard gRPC codes with a message naming the problem: INVALID_ARGUMENT for audio
     that cannot be decoded or analysed (empty, truncated, unsupported format, NaN samples,
     silence, too short) and for bad request fields; NOT_FOUND for an unknown model or version;
-    RESOURCE_EXHAUSTED for audio longer or larger than the server accepts; UNAVAILABLE while a
-    model is not loaded or the server is shutting down; DEADLINE_EXCEEDED or CANCELLED when
-    the request deadline passes. StreamClassify's statuses are listed at the RPC.
+    RESOURCE_EXHAUSTED for audio longer or larger than the server accepts; OUT_OF_RANGE (from
+    the gRPC transport, before the message is buffered) for a request message larger than
+    `max_message_bytes`; UNAVAILABLE while a model is not loaded or the server is shutting down;
+    DEADLINE_EXCEEDED or CANCELLED when the request deadline passes. StreamClassify's statuses
+    are listed at the RPC. Every bad input and its exact status: docs/errors.md.
     """
 
     def Classify(self, request, context):
@@ -149,9 +153,11 @@ class Emotion:
     Errors use standard gRPC codes with a message naming the problem: INVALID_ARGUMENT for audio
     that cannot be decoded or analysed (empty, truncated, unsupported format, NaN samples,
     silence, too short) and for bad request fields; NOT_FOUND for an unknown model or version;
-    RESOURCE_EXHAUSTED for audio longer or larger than the server accepts; UNAVAILABLE while a
-    model is not loaded or the server is shutting down; DEADLINE_EXCEEDED or CANCELLED when
-    the request deadline passes. StreamClassify's statuses are listed at the RPC.
+    RESOURCE_EXHAUSTED for audio longer or larger than the server accepts; OUT_OF_RANGE (from
+    the gRPC transport, before the message is buffered) for a request message larger than
+    `max_message_bytes`; UNAVAILABLE while a model is not loaded or the server is shutting down;
+    DEADLINE_EXCEEDED or CANCELLED when the request deadline passes. StreamClassify's statuses
+    are listed at the RPC. Every bad input and its exact status: docs/errors.md.
     """
 
     @staticmethod
