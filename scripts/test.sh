@@ -73,6 +73,10 @@ if [ "${PROSODIA_SKIP_K8S:-0}" != 1 ]; then
   fi
 fi
 
+# Tests that panic on purpose (plugin containment) and failing tests print backtraces that
+# push the failure messages out of a CI log's tail; PROSODIA_TEST_BACKTRACE=1 brings them back.
+export RUST_BACKTRACE="${PROSODIA_TEST_BACKTRACE:-0}"
+
 cargo test --workspace --locked "$@"
 
 # The documentation's shell commands, run against a real server as the docs write them

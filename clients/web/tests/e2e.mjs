@@ -72,7 +72,19 @@ async function settle(page) {
   return page.locator("#status").getAttribute("data-state");
 }
 
-const args = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"];
+// The flags beyond the fake media devices keep Chromium quiet and steady on a CI machine:
+// no GPU process, no shared-memory size limit, no background connections to a closed network.
+const args = [
+  "--use-fake-ui-for-media-stream",
+  "--use-fake-device-for-media-stream",
+  "--disable-gpu",
+  "--disable-dev-shm-usage",
+  "--disable-quic",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+  "--no-first-run",
+];
 if (mic) args.push(`--use-file-for-fake-audio-capture=${mic}`);
 const browser = await chromium.launch({ executablePath, headless: true, args });
 let failed = false;

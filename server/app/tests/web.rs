@@ -623,7 +623,9 @@ async fn the_page_classifies_a_file_in_headless_chromium() {
     let (success, output) = tokio::task::spawn_blocking(move || run(cmd)).await.unwrap();
     // Shown with --nocapture.
     println!("{output}");
-    assert!(success, "the browser test failed:\n{output}");
+    // The failing check first: CI logs keep only the tail of a long output.
+    let failed_check = output.lines().rfind(|l| !l.starts_with("ok - ")).unwrap_or("");
+    assert!(success, "the browser test failed: {failed_check}\n{output}");
     for check in [
         "the label equals Classify's",
         "the timeline has Classify's",
