@@ -8,7 +8,9 @@
 //! so with several workers several batches run at once. Under light load a request waits at
 //! most `max_batch_delay` for company; under heavy load batches fill before the delay ends.
 //! Decoding and feature extraction stay per request (they cost the same batched or not);
-//! only the model call is shared.
+//! only the model call is shared. A request that gives up (deadline passed, client gone)
+//! before its batch runs is left out of it, and a batch nobody waits for any more leaves the
+//! worker queue without running.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -106,8 +108,19 @@ async fn collect(
         let runner = Arc::clone(&runner);
         let workers = workers.clone();
         tokio::spawn(async move {
-            let (replies, job): (Vec<_>, _) = prepare(items);
-            let result = workers.run(move || Ok(run_padded(runner.as_ref(), &job, classes))).await;
+            // Requests that gave up while the batch was collected are left out.
+            items.retain(|item| !item.reply.is_closed());
+            if items.is_empty() {
+                return;
+            }
+            let (mut replies, job): (Vec<_>, _) = prepare(items);
+            let run = workers.run(move || Ok(run_padded(runner.as_ref(), &job, classes)));
+            let result = tokio::select! {
+                r = run => r,
+                // Every requester gave up while the batch waited for a worker: dropping `run`
+                // takes it off the queue.
+                () = all_closed(&mut replies) => return,
+            };
             let per_item: Vec<Answer> = match result {
                 Ok((outcome, _queued)) => outcome,
                 Err(e) => {
@@ -120,6 +133,13 @@ async fn collect(
                 let _ = reply.send(answer);
             }
         });
+    }
+}
+
+/// Completes once no reply is awaited any more.
+async fn all_closed(replies: &mut [oneshot::Sender<Answer>]) {
+    for reply in replies {
+        reply.closed().await;
     }
 }
 

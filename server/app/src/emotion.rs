@@ -275,7 +275,9 @@ fn classify_job(
     let audio = decode_audio(audio, limits)?;
     let duration = audio.duration_secs();
     let t1 = Instant::now();
+    crate::work::checkpoint()?;
     let (data, t, f) = model_input(model, &audio)?;
+    crate::work::checkpoint()?;
     // After the whole clip's features, so bad audio gets Classify's own error first.
     let timeline = match windowing {
         Some((window, hop)) => crate::stream::timeline(model, &audio, window, hop)?,
@@ -350,6 +352,7 @@ fn extract_job(
     let audio = decode_audio(audio, limits)?;
     let duration = audio.duration_secs();
     let t1 = Instant::now();
+    crate::work::checkpoint()?;
     with_extractor(profile, |ex| {
         let a = ex.analyze(&audio)?;
         let features = a

@@ -32,6 +32,10 @@ pub enum Error {
     /// The client went quiet for longer than the server waits (a stream's idle timeout).
     #[error("{0}")]
     Timeout(String),
+    /// Nobody waits for the result any more (the request's deadline passed or its client went
+    /// away), so the work stopped early; the client never sees this status.
+    #[error("{0}")]
+    Cancelled(String),
     /// The request is valid but the system is not in a state to perform it (e.g. reloading a
     /// built-in plugin).
     #[error("{0}")]

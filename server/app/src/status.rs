@@ -25,6 +25,7 @@ pub fn code(err: &Error) -> Code {
         Error::ModelUnavailable(_) | Error::Busy(_) => Code::Unavailable,
         Error::LimitExceeded(_) => Code::ResourceExhausted,
         Error::Timeout(_) => Code::DeadlineExceeded,
+        Error::Cancelled(_) => Code::Cancelled,
         Error::Runner(e) => match e.kind() {
             RunnerErrorKind::InvalidInput => Code::InvalidArgument,
             RunnerErrorKind::Unsupported => Code::FailedPrecondition,

@@ -45,7 +45,8 @@
 //! encoded stream also `max_message_bytes` of buffered bytes); `stream_idle_timeout_seconds`
 //! without a client message ends the stream with DEADLINE_EXCEEDED. Protocol errors (no
 //! config first, a second config, a bad window or hop) are INVALID_ARGUMENT; an unknown model
-//! is NOT_FOUND. When the client goes away the task stops after the chunk in progress. The
+//! is NOT_FOUND. When the client goes away the task stops, and so does the chunk in progress on
+//! the worker pool, at its next window or utterance ([`crate::work::checkpoint`]). The
 //! server's per-request deadline (`request_timeout_seconds`) only bounds the start of a
 //! stream (tonic applies it to the response headers), so long streams are bounded by the
 //! idle timeout and `max_stream_seconds` instead.
@@ -159,6 +160,15 @@ async fn next(
     }
 }
 
+/// Waits for `work` unless the client goes away first; then `work` is dropped, which
+/// abandons its job on the worker pool (it stops at its next checkpoint).
+async fn until_gone<T>(tx: &Tx, work: impl Future<Output = T>) -> Result<T, Stop> {
+    tokio::select! {
+        r = work => Ok(r),
+        () = tx.closed() => Err(Stop::Gone),
+    }
+}
+
 async fn send_all(tx: &Tx, responses: Vec<pb::StreamClassifyResponse>) -> Result<(), Stop> {
     for r in responses {
         tx.send(Ok(r)).await.map_err(|_| Stop::Gone)?;
@@ -199,15 +209,12 @@ async fn serve(
         match next(state, &mut inbound, tx).await? {
             None => break,
             Some(pb::StreamClassifyRequest { message: Some(Message::Audio(bytes)) }) => {
-                let (back, out) = state
-                    .workers
-                    .run(move || {
-                        let mut s = session;
-                        let out = s.push(&bytes)?;
-                        Ok((s, out))
-                    })
-                    .await?
-                    .0;
+                let job = state.workers.run(move || {
+                    let mut s = session;
+                    let out = s.push(&bytes)?;
+                    Ok((s, out))
+                });
+                let (back, out) = until_gone(tx, job).await??.0;
                 session = back;
                 send_all(tx, out).await?;
             }
@@ -225,15 +232,12 @@ async fn serve(
             }
         }
     }
-    let (out, audio_seconds, utterances) = state
-        .workers
-        .run(move || {
-            let mut s = session;
-            let out = s.finish()?;
-            Ok((out, s.audio_seconds(), s.utterances.len()))
-        })
-        .await?
-        .0;
+    let job = state.workers.run(move || {
+        let mut s = session;
+        let out = s.finish()?;
+        Ok((out, s.audio_seconds(), s.utterances.len()))
+    });
+    let (out, audio_seconds, utterances) = until_gone(tx, job).await??.0;
     send_all(tx, out).await?;
     tracing::info!(audio_seconds, utterances, "stream finished");
     Ok(())
@@ -678,6 +682,7 @@ impl Session {
         let mut out = Vec::new();
         let labels = &self.model.manifest.labels;
         for (_, event) in events {
+            crate::work::checkpoint()?;
             let core = self
                 .core
                 .as_ref()
@@ -810,8 +815,9 @@ fn window_result(model: &LoadedModel, core: &Core, k: u64) -> Result<Option<pb::
 /// thousands of model calls.
 pub(crate) const MAX_TIMELINE_WINDOWS: u64 = 1000;
 /// Most audio one Classify timeline may analyse, in seconds summed over its windows: long
-/// windows at a small hop would otherwise make one request analyse hours of audio (work the
-/// request deadline does not stop once it runs on a worker).
+/// windows at a small hop would otherwise make one request hold a worker for hours of audio
+/// (a passed deadline stops a timeline between windows, see [`crate::work::checkpoint`], but
+/// a client with a long deadline could still ask for that much).
 pub(crate) const MAX_TIMELINE_AUDIO_SECONDS: f64 = 3600.0;
 
 /// Classify's emotion timeline: the interim windows a StreamClassify stream of `audio` (with
@@ -856,6 +862,8 @@ pub(crate) fn timeline(
     }
     let mut out = Vec::with_capacity(windows.len());
     for k in windows {
+        // Hundreds of windows can outlast the request's deadline: stop once it has passed.
+        crate::work::checkpoint()?;
         if let Some(w) = window_result(model, &core, k)? {
             out.push(w);
         }

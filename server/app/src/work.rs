@@ -5,13 +5,20 @@
 //! move bytes. Requests beyond `max_queued` waiting ones are refused at once (UNAVAILABLE)
 //! instead of piling up. [`with_extractor`] gives the closure a per-thread
 //! [`Extractor`] for a feature configuration, built on first use and reused by every later
-//! request on that thread (FFT plans, filterbanks and resamplers are set up once). Dynamic
-//! batching will slot in here: a batcher task collecting frame matrices between extraction
-//! and inference.
+//! request on that thread (FFT plans, filterbanks and resamplers are set up once).
+//!
+//! **Requests that go away.** A request whose deadline passes, or whose client disconnects,
+//! is dropped by tonic together with the future waiting in [`Workers::run`]. A job still
+//! waiting for a worker then never runs: it leaves the queue (and frees its `max_queued`
+//! slot), and if it was handed a worker in the same instant it is skipped before it starts. A
+//! job already running cannot be stopped from outside (it is plain blocking code, possibly
+//! inside a plugin), so long jobs call [`checkpoint`] between steps (each window of a
+//! timeline, each stage of Classify), which fails with [`Error::Cancelled`] once nobody waits
+//! for the result: the work stops within one step instead of running to the end.
 
 use std::cell::RefCell;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use prosodia_dsp::pipeline::Extractor;
@@ -25,6 +32,65 @@ const EXTRACTORS_PER_THREAD: usize = 8;
 
 thread_local! {
     static EXTRACTORS: RefCell<Vec<(String, Extractor)>> = const { RefCell::new(Vec::new()) };
+    /// Set while a job runs on this thread: whether its requester has gone.
+    static ABANDONED: RefCell<Option<Arc<AtomicBool>>> = const { RefCell::new(None) };
+}
+
+/// Fails with [`Error::Cancelled`] when the request whose job runs on this thread no longer
+/// waits for it (its deadline passed or its client went away); `Ok` otherwise, and outside
+/// jobs. Long jobs call it between steps so abandoned work stops early.
+pub fn checkpoint() -> Result<()> {
+    let gone = ABANDONED.with(|cell| {
+        cell.try_borrow().is_ok_and(|f| f.as_ref().is_some_and(|f| f.load(Ordering::Relaxed)))
+    });
+    if gone {
+        return Err(Error::Cancelled("the request was abandoned (deadline or client gone)".into()));
+    }
+    Ok(())
+}
+
+/// Marks a job abandoned when the future waiting for it is dropped before it finished.
+struct AbandonOnDrop(Arc<AtomicBool>);
+
+impl Drop for AbandonOnDrop {
+    fn drop(&mut self) {
+        // Also runs after a normal finish, when nothing reads the flag any more.
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+/// A place in the queue: released however the wait ends, including the waiting future being
+/// dropped (a request cancelled while queued must not keep counting against `max_queued`).
+struct QueueSlot<'a>(&'a AtomicUsize);
+
+impl Drop for QueueSlot<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Publishes a job's abandoned flag to [`checkpoint`] on this thread while it runs.
+struct CurrentJob;
+
+impl CurrentJob {
+    fn enter(flag: Arc<AtomicBool>) -> Self {
+        ABANDONED.with(|cell| {
+            if let Ok(mut slot) = cell.try_borrow_mut() {
+                *slot = Some(flag);
+            }
+        });
+        Self
+    }
+}
+
+impl Drop for CurrentJob {
+    fn drop(&mut self) {
+        ABANDONED.with(|cell| {
+            if let Ok(mut slot) = cell.try_borrow_mut() {
+                *slot = None;
+            }
+        });
+    }
 }
 
 /// Runs `f` with this thread's extractor for `profile`, creating it on first use.
@@ -70,6 +136,9 @@ impl Workers {
 
     /// Runs `job` on the blocking pool once a worker is free; returns its result and the time
     /// spent waiting for the worker.
+    ///
+    /// Dropping the returned future abandons the job: one still queued never runs, and one
+    /// running sees [`checkpoint`] fail (see the module docs).
     pub async fn run<T, F>(&self, job: F) -> Result<(T, Duration)>
     where
         T: Send + 'static,
@@ -77,21 +146,31 @@ impl Workers {
     {
         let queued = Instant::now();
         let waiting = self.waiting.fetch_add(1, Ordering::SeqCst);
+        let slot = QueueSlot(&self.waiting);
         if waiting >= self.max_queued && self.permits.available_permits() == 0 {
-            self.waiting.fetch_sub(1, Ordering::SeqCst);
             return Err(Error::Busy(format!(
                 "{waiting} requests are already waiting; retry later"
             )));
         }
         let permit = self.permits.clone().acquire_owned().await;
-        self.waiting.fetch_sub(1, Ordering::SeqCst);
+        drop(slot);
         let permit =
             permit.map_err(|_| Error::ModelUnavailable("the server is shutting down".into()))?;
         let queue_time = queued.elapsed();
         let span = tracing::Span::current();
+        let abandoned = Arc::new(AtomicBool::new(false));
+        let _abandon = AbandonOnDrop(Arc::clone(&abandoned));
         let result = tokio::task::spawn_blocking(move || {
             let _permit = permit;
             let _enter = span.enter();
+            // The blocking pool may start the job after its requester has gone.
+            if abandoned.load(Ordering::Relaxed) {
+                tracing::debug!("skipping a job whose request was abandoned while queued");
+                return Err(Error::Cancelled(
+                    "the request was abandoned before its job ran".into(),
+                ));
+            }
+            let _current = CurrentJob::enter(abandoned);
             job()
         })
         .await
@@ -139,6 +218,81 @@ mod tests {
         assert_eq!(running.await.unwrap().unwrap().0, 1);
         assert_eq!(queued.await.unwrap().unwrap().0, 2);
         assert_eq!(workers.run(|| Ok(4)).await.unwrap().0, 4);
+    }
+
+    /// Occupies the only worker of `workers` until the returned sender is used.
+    async fn occupy(workers: &Arc<Workers>) -> (mpsc::Sender<()>, tokio::task::JoinHandle<()>) {
+        let (release, hold) = mpsc::channel::<()>();
+        let w = Arc::clone(workers);
+        let task = tokio::spawn(async move {
+            w.run(move || {
+                hold.recv().ok();
+                Ok(())
+            })
+            .await
+            .unwrap();
+        });
+        while workers.permits.available_permits() > 0 {
+            tokio::task::yield_now().await;
+        }
+        (release, task)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_request_that_gives_up_in_the_queue_frees_its_slot_and_its_job_never_runs() {
+        let workers = Arc::new(Workers::new(1, 2));
+        let (release, running) = occupy(&workers).await;
+        let ran = Arc::new(AtomicUsize::new(0));
+        for _ in 0..5 {
+            let ran = Arc::clone(&ran);
+            let gave_up = tokio::time::timeout(
+                Duration::from_millis(20),
+                workers.run(move || {
+                    ran.fetch_add(1, Ordering::SeqCst);
+                    Ok(())
+                }),
+            )
+            .await;
+            assert!(gave_up.is_err(), "the worker is busy, so the job must still be queued");
+        }
+        // Five waiters gave up with max_queued = 2: none may still count as waiting.
+        assert_eq!(workers.waiting.load(Ordering::SeqCst), 0);
+        let w = Arc::clone(&workers);
+        let queued = tokio::spawn(async move { w.run(|| Ok(9)).await });
+        release.send(()).unwrap();
+        running.await.unwrap();
+        assert_eq!(queued.await.unwrap().unwrap().0, 9);
+        assert_eq!(ran.load(Ordering::SeqCst), 0, "an abandoned job ran");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_running_job_sees_at_its_next_checkpoint_that_its_request_gave_up() {
+        let workers = Workers::new(1, 4);
+        let steps = Arc::new(AtomicUsize::new(0));
+        let (done_tx, done_rx) = mpsc::channel();
+        let s = Arc::clone(&steps);
+        let gave_up = tokio::time::timeout(
+            Duration::from_millis(100),
+            workers.run(move || {
+                let outcome = (0..500).try_for_each(|_| {
+                    checkpoint()?;
+                    s.fetch_add(1, Ordering::SeqCst);
+                    std::thread::sleep(Duration::from_millis(10));
+                    Ok(())
+                });
+                done_tx.send(outcome.is_err()).unwrap();
+                outcome
+            }),
+        )
+        .await;
+        assert!(gave_up.is_err());
+        let stopped = done_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        let steps = steps.load(Ordering::SeqCst);
+        assert!(stopped, "the job ran all its steps");
+        assert!(steps < 100, "{steps} of 500 steps ran after giving up at about 10");
+        // Outside a job, and in a job nobody abandoned, the checkpoint passes.
+        checkpoint().unwrap();
+        assert!(workers.run(|| checkpoint().map(|()| 1)).await.is_ok());
     }
 
     #[tokio::test]
