@@ -1,11 +1,17 @@
 //! Retrying unary calls that fail with `UNAVAILABLE`, with capped exponential backoff.
 //!
 //! `UNAVAILABLE` is the status gRPC gives for a server that cannot take the call at all: the
-//! connection was refused or lost, a load balancer found no live replica (nginx's HTTP 502 and
-//! 503 map to it), or the server's queue is full (`max_queued`). A unary call that got it may be
-//! sent again, here or to another replica. Every other status is final: retrying a request
-//! the server refused (`INVALID_ARGUMENT`, `NOT_FOUND`...) or gave up on (`DEADLINE_EXCEEDED`)
-//! would only repeat it.
+//! connection was refused or lost, a load balancer found no live replica, or the server's
+//! queue is full (`max_queued`). A unary call that got it may be sent again, here or to another
+//! replica. Every other status is final: retrying a request the server refused
+//! (`INVALID_ARGUMENT`, `NOT_FOUND`...) or gave up on (`DEADLINE_EXCEEDED`) would only repeat it.
+//!
+//! One more answer counts as `UNAVAILABLE`: a proxy's HTTP 502, 503 or 504 *page* (nginx's
+//! default when no replica could take a call). gRPC maps those HTTP statuses to `UNAVAILABLE`,
+//! but tonic tries to read the HTML page as a gRPC message first and reports `INTERNAL`
+//! ("... while receiving response with status: 502 Bad Gateway"); [`RetryPolicy::is_retryable`]
+//! recognises that message. `deploy/scale-out.sh`'s nginx answers such calls with a real
+//! gRPC `UNAVAILABLE` instead (`error_page`).
 //!
 //! The backoff follows gRPC's own retry policy: before retry `n` (1-based) the client waits a
 //! random time between 0 and `min(initial_backoff * multiplier^(n-1), max_backoff)`, so
@@ -15,7 +21,9 @@
 //!
 //! Only unary calls are retried. A `StreamClassify` stream has already sent audio and received
 //! results when it breaks, so sending it again would not be the same request; a broken stream
-//! ends with its status, and the caller decides.
+//! ends with its status, and the caller decides. [`stream_cut_off`] names the case of a stream
+//! whose server went away: nginx resets the client's stream (HTTP/2 `RST_STREAM` with
+//! `INTERNAL_ERROR`, which tonic reads as `INTERNAL`) when the replica behind it dies.
 //!
 //! ```no_run
 //! # async fn example(client: prosodia_proto::pb::emotion_client::EmotionClient<tonic::transport::Channel>,
@@ -71,9 +79,19 @@ impl RetryPolicy {
         Self { retries, ..Self::default() }
     }
 
-    /// Whether a call that ended with `status` may be sent again.
+    /// Whether a call that ended with `status` may be sent again: `UNAVAILABLE`, or a proxy's
+    /// HTTP 502, 503 or 504 error page that tonic read as `INTERNAL` (see the module docs).
     pub fn is_retryable(status: &Status) -> bool {
-        status.code() == Code::Unavailable
+        match status.code() {
+            Code::Unavailable => true,
+            Code::Internal => {
+                let m = status.message();
+                ["502", "503", "504"].iter().any(|code| {
+                    m.contains(&format!("while receiving response with status: {code}"))
+                })
+            }
+            _ => false,
+        }
     }
 
     /// The longest wait before retry `n` (1-based):
@@ -125,6 +143,34 @@ impl RetryPolicy {
             }
         }
     }
+}
+
+/// `UNAVAILABLE`, when `status` ended a stream that was cut off at the transport level with
+/// no gRPC status from the server: the peer reset the HTTP/2 stream or closed the connection
+/// (what nginx does when the replica serving the stream dies), or the connection failed, and
+/// tonic reported it as `INTERNAL`, `UNKNOWN` or `CANCELLED`. That is the code gRPC gives a
+/// call whose connection broke, and it says what happened: the server went away, not that it
+/// failed on the request. `None` for every other status, including every status a server sent.
+pub fn stream_cut_off(status: &Status) -> Option<Status> {
+    if !matches!(status.code(), Code::Internal | Code::Unknown | Code::Cancelled) {
+        return None;
+    }
+    let mut source = std::error::Error::source(status);
+    while let Some(e) = source {
+        let lost = match e.downcast_ref::<h2::Error>() {
+            Some(h2) => h2.is_remote() && (h2.is_reset() || h2.is_go_away()) || h2.is_io(),
+            None => e.is::<std::io::Error>(),
+        };
+        if lost {
+            return Some(Status::unavailable(format!(
+                "the stream was cut off without a gRPC status ({}): its server, or a proxy's \
+                 connection to it, went away; streams are not resent",
+                status.message()
+            )));
+        }
+        source = e.source();
+    }
+    None
 }
 
 /// A random number from the standard library's per-process randomly keyed hasher (each
@@ -199,6 +245,18 @@ mod tests {
     }
 
     #[test]
+    fn a_proxys_gateway_error_page_is_retried_like_unavailable() {
+        // What tonic 0.14 makes of nginx's HTML 502 page.
+        let page = "protocol error: received message with invalid compression flag: 60 (valid \
+                    flags are 0 and 1) while receiving response with status: 502 Bad Gateway";
+        assert!(RetryPolicy::is_retryable(&Status::internal(page)));
+        assert!(RetryPolicy::is_retryable(&Status::internal(page.replace("502 Bad", "503 Ser"))));
+        assert!(!RetryPolicy::is_retryable(&Status::internal(page.replace("502", "500"))));
+        assert!(!RetryPolicy::is_retryable(&Status::internal("the model failed")));
+        assert!(!RetryPolicy::is_retryable(&Status::invalid_argument(page)));
+    }
+
+    #[test]
     fn no_retries_sends_once() {
         let count = Cell::new(0);
         let result = run(quick(0).call(attempts(vec![Code::Unavailable], &count)));
@@ -215,6 +273,26 @@ mod tests {
             assert_eq!(result.expect_err("it failed").code(), code);
             assert_eq!(count.get(), 1, "{code:?} was retried");
         }
+    }
+
+    #[test]
+    fn only_statuses_from_a_lost_connection_are_a_cut_off_stream() {
+        let io = || std::sync::Arc::new(std::io::Error::from(std::io::ErrorKind::BrokenPipe));
+        let mut lost = Status::internal("h2 protocol error: error reading a body from connection");
+        lost.set_source(io());
+        let cut = stream_cut_off(&lost).expect("a stream whose connection broke");
+        assert_eq!(cut.code(), Code::Unavailable);
+        assert!(cut.message().contains("error reading a body"), "{}", cut.message());
+
+        // A status the server sent, or an INTERNAL with no transport error behind it: as is.
+        assert!(stream_cut_off(&Status::internal("the model failed")).is_none());
+        let mut refused = Status::invalid_argument("bad audio");
+        refused.set_source(io());
+        assert!(stream_cut_off(&refused).is_none());
+        // A reset this side made (not the peer's) is not a lost server either.
+        let mut local = Status::internal("reset");
+        local.set_source(std::sync::Arc::new(h2::Error::from(h2::Reason::INTERNAL_ERROR)));
+        assert!(stream_cut_off(&local).is_none());
     }
 
     #[test]

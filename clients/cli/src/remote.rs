@@ -32,7 +32,7 @@ use prosodia_dsp::preprocess::mixdown;
 use prosodia_proto::pb;
 use prosodia_proto::pb::emotion_client::EmotionClient;
 use prosodia_proto::pb::models_client::ModelsClient;
-use prosodia_proto::retry::{DEFAULT_RETRIES, RetryPolicy};
+use prosodia_proto::retry::{self, DEFAULT_RETRIES, RetryPolicy};
 use serde_json::{Map, Value, json};
 use tonic::transport::{Channel, Endpoint};
 
@@ -118,7 +118,8 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 fn report_retry(what: &str) -> impl FnMut(&tonic::Status, u32, Duration) + '_ {
     move |status, n, wait| {
         eprintln!(
-            "prosodia: {what}: UNAVAILABLE ({}); retry {n} in {} ms",
+            "prosodia: {what}: {:?} ({}); retry {n} in {} ms",
+            status.code(),
             status.message(),
             wait.as_millis()
         );
@@ -133,7 +134,10 @@ async fn connect_channel(server: &str, policy: &RetryPolicy) -> anyhow::Result<C
     policy
         .call_notify(
             || async {
-                endpoint.connect().await.map_err(|e| tonic::Status::unavailable(format!("{e:#}")))
+                endpoint.connect().await.map_err(|e| {
+                    // The whole chain: "transport error: tcp connect error: Connection refused".
+                    tonic::Status::unavailable(format!("{:#}", anyhow::Error::from(e)))
+                })
             },
             report_retry(&what),
         )
@@ -366,7 +370,12 @@ pub(crate) fn stream(args: StreamArgs) -> anyhow::Result<ExitCode> {
         match result {
             Ok(()) => Ok(ExitCode::SUCCESS),
             Err(status) => {
-                let (status, cause) = stream_status(status);
+                // A stream cut off without a gRPC status is reported as UNAVAILABLE, with
+                // what tonic made of the reset as its cause.
+                let (status, cause) = match retry::stream_cut_off(&status) {
+                    Some(cut) => (cut, Some(format!("{:?}: {}", status.code(), status.message()))),
+                    None => (status, None),
+                };
                 let mut line = status_json(&args.file, &status);
                 if let Some(cause) = &cause {
                     line["cause"] = json!(cause);
@@ -377,39 +386,6 @@ pub(crate) fn stream(args: StreamArgs) -> anyhow::Result<ExitCode> {
             }
         }
     })
-}
-
-/// The status a broken stream is reported with, and what it was received as when that
-/// differs. A stream that the peer reset at the HTTP/2 level without sending any gRPC status
-/// (tonic reads the reset as INTERNAL, or CANCELLED) lost its server mid-way: nginx resets the
-/// client's stream with INTERNAL_ERROR when the replica behind it dies, and a dropped
-/// connection does the same to a direct client. That is reported as `UNAVAILABLE`, the code
-/// gRPC gives a call whose connection broke; the stream is not resent, since the audio already
-/// sent and the results already printed cannot be taken back.
-fn stream_status(status: tonic::Status) -> (tonic::Status, Option<String>) {
-    let mut source = std::error::Error::source(&status);
-    while let Some(e) = source {
-        let lost = match e.downcast_ref::<h2::Error>() {
-            Some(h2) => h2.is_remote() && (h2.is_reset() || h2.is_go_away()) || h2.is_io(),
-            None => e.downcast_ref::<std::io::Error>().is_some(),
-        };
-        if lost
-            && matches!(
-                status.code(),
-                tonic::Code::Internal | tonic::Code::Unknown | tonic::Code::Cancelled
-            )
-        {
-            let cause = format!("{:?}: {}", status.code(), status.message());
-            let message = format!(
-                "the stream was cut off without a gRPC status ({}): its server, or a proxy's \
-                 connection to it, went away; streams are not resent",
-                status.message()
-            );
-            return (tonic::Status::unavailable(message), Some(cause));
-        }
-        source = e.source();
-    }
-    (status, None)
 }
 
 /// The timeline's window and hop in seconds: the user's if given, else the model's; a clip
