@@ -51,6 +51,20 @@ if [ "${PROSODIA_SKIP_WEB:-0}" != 1 ]; then
   fi
 fi
 
+# nginx for server/app/tests/scale_out.rs (replicas behind nginx, deploy/scale-out.sh):
+# Debian's package when it is missing, with apt-get and only as root (the tests skip with a
+# printed reason when it is absent; PROSODIA_SKIP_NGINX=1 skips the install).
+if [ "${PROSODIA_SKIP_NGINX:-0}" != 1 ] && ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "test.sh: installing Debian's nginx with apt-get" >&2
+    if ! (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx) >&2; then
+      echo "test.sh: could not install nginx; the scale-out tests will skip" >&2
+    fi
+  else
+    echo "test.sh: nginx is missing and this is not root with apt-get; the scale-out tests will skip" >&2
+  fi
+fi
+
 # NVRTC for the CUDA extractor's kernel-compilation tests, from the nvidia-cuda-nvrtc-cu12
 # wheel (no GPU needed; the tests skip with a printed reason when it is absent;
 # PROSODIA_SKIP_NVRTC=1 skips the install). cudarc opens libnvrtc by name, so its directory

@@ -6,6 +6,11 @@
 //! servers from it. Everything generated lives in [`pb`], together with
 //! [`pb::FILE_DESCRIPTOR_SET`], the encoded descriptor set that the server registers with the
 //! gRPC reflection service so tools such as grpcurl can call it without the `.proto` files.
+//!
+//! [`retry`] is the clients' one piece of shared behaviour: retrying unary calls that fail
+//! with `UNAVAILABLE` (a replica down, a full queue), with capped exponential backoff.
+
+pub mod retry;
 
 /// The generated code for package `prosodia.v1`.
 #[allow(missing_docs, unreachable_pub, clippy::all, clippy::pedantic, clippy::nursery)]

@@ -6,6 +6,14 @@
 //! `f32le` chunks, at real-time pace unless `--fast`, printing every window, utterance and
 //! summary line as it arrives.
 //!
+//! Unary calls (`Classify`, and `GetModel` for a plot) and connecting are retried on
+//! `UNAVAILABLE` with capped exponential backoff, `--retries` times (default 4; see
+//! [`prosodia_proto::retry`]): a replica that is down, restarting or full, behind a balancer
+//! or not, costs a short wait instead of a failed file. A `StreamClassify` stream is never
+//! resent: one that breaks ends with its status, and a stream cut off by an HTTP/2 reset
+//! without any gRPC status (what nginx sends when the replica behind it dies) is reported as
+//! `UNAVAILABLE`, with the reset as its `cause`.
+//!
 //! `classify --plot PNG` (one file) also draws the file: waveform, log-mel spectrogram and F0
 //! computed locally with `prosodia-dsp` and the model's feature configuration (from
 //! `Models.GetModel`; the `seed` preset if the server does not say), with silence trimming
@@ -24,6 +32,7 @@ use prosodia_dsp::preprocess::mixdown;
 use prosodia_proto::pb;
 use prosodia_proto::pb::emotion_client::EmotionClient;
 use prosodia_proto::pb::models_client::ModelsClient;
+use prosodia_proto::retry::{self, DEFAULT_RETRIES, RetryPolicy};
 use serde_json::{Map, Value, json};
 use tonic::transport::{Channel, Endpoint};
 
@@ -41,6 +50,10 @@ pub(crate) struct ClassifyArgs {
     /// Model name (default: the server's default model).
     #[arg(long, default_value = "")]
     model: String,
+    /// Retries of a call (and of connecting) that fails with UNAVAILABLE, with exponential
+    /// backoff from 100 ms to 2 s; 0 sends each call once.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_RETRIES)]
+    retries: u32,
     /// Also draw the file (waveform, mel spectrogram, F0, emotion timeline) to this PNG;
     /// only with a single FILE.
     #[arg(long, value_name = "PNG")]
@@ -70,6 +83,10 @@ pub(crate) struct StreamArgs {
     /// Model name (default: the server's default model).
     #[arg(long, default_value = "")]
     model: String,
+    /// Retries of connecting while the server is UNAVAILABLE (the stream itself is never
+    /// resent).
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_RETRIES)]
+    retries: u32,
     /// Milliseconds of audio per message.
     #[arg(long = "chunk-ms", default_value_t = 20.0)]
     chunk_ms: f64,
@@ -97,18 +114,44 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("starting tokio")
 }
 
-async fn connect_channel(server: &str) -> anyhow::Result<Channel> {
+/// Tells the user about a retry, on standard error.
+fn report_retry(what: &str) -> impl FnMut(&tonic::Status, u32, Duration) + '_ {
+    move |status, n, wait| {
+        eprintln!(
+            "prosodia: {what}: {:?} ({}); retry {n} in {} ms",
+            status.code(),
+            status.message(),
+            wait.as_millis()
+        );
+    }
+}
+
+/// Connects to `server`, retrying refused or failed connections as `policy` says.
+async fn connect_channel(server: &str, policy: &RetryPolicy) -> anyhow::Result<Channel> {
     let endpoint = Endpoint::from_shared(server.to_owned())
         .with_context(|| format!("{server:?} is not a valid server URL"))?;
-    endpoint.connect().await.with_context(|| format!("connecting to {server}"))
+    let what = format!("connecting to {server}");
+    policy
+        .call_notify(
+            || async {
+                endpoint.connect().await.map_err(|e| {
+                    // The whole chain: "transport error: tcp connect error: Connection refused".
+                    tonic::Status::unavailable(format!("{:#}", anyhow::Error::from(e)))
+                })
+            },
+            report_retry(&what),
+        )
+        .await
+        .map_err(|status| anyhow::anyhow!("{}", status.message()))
+        .with_context(|| what.clone())
 }
 
 fn emotion_client(channel: Channel) -> EmotionClient<Channel> {
     EmotionClient::new(channel).max_decoding_message_size(64 << 20)
 }
 
-async fn connect(server: &str) -> anyhow::Result<EmotionClient<Channel>> {
-    Ok(emotion_client(connect_channel(server).await?))
+async fn connect(server: &str, policy: &RetryPolicy) -> anyhow::Result<EmotionClient<Channel>> {
+    Ok(emotion_client(connect_channel(server, policy).await?))
 }
 
 fn scores(scores: &[pb::ClassScore]) -> Value {
@@ -133,9 +176,10 @@ pub(crate) fn classify(args: ClassifyArgs) -> anyhow::Result<ExitCode> {
             args.files.len()
         );
     }
+    let policy = RetryPolicy::with_retries(args.retries);
     runtime()?.block_on(async move {
-        let channel = connect_channel(&args.server).await?;
-        let mut client = emotion_client(channel.clone());
+        let channel = connect_channel(&args.server, &policy).await?;
+        let client = emotion_client(channel.clone());
         let mut failed = false;
         for path in &args.files {
             let line = match std::fs::read(path) {
@@ -155,7 +199,17 @@ pub(crate) fn classify(args: ClassifyArgs) -> anyhow::Result<ExitCode> {
                         model_version: 0,
                         timeline: None,
                     };
-                    match client.classify(request).await {
+                    let what = path.display().to_string();
+                    let reply = policy
+                        .call_notify(
+                            || {
+                                let (mut client, request) = (client.clone(), request.clone());
+                                async move { client.classify(request).await }
+                            },
+                            report_retry(&what),
+                        )
+                        .await;
+                    match reply {
                         Ok(r) => {
                             let r = r.into_inner();
                             let mut line = json!({
@@ -168,7 +222,7 @@ pub(crate) fn classify(args: ClassifyArgs) -> anyhow::Result<ExitCode> {
                             });
                             if let (Some(out), Some(bytes)) = (&args.plot, local) {
                                 let plotted =
-                                    plot_classify(&channel, &args, path, &bytes, &r).await;
+                                    plot_classify(&channel, &policy, &args, path, &bytes, &r).await;
                                 match plotted {
                                     Ok(()) => line["plot"] = json!(out.display().to_string()),
                                     Err(e) => {
@@ -304,8 +358,9 @@ pub(crate) fn stream(args: StreamArgs) -> anyhow::Result<ExitCode> {
         interim_results: !args.no_interim,
     };
     let pace = (!args.fast).then_some(pace);
+    let policy = RetryPolicy::with_retries(args.retries);
     runtime()?.block_on(async move {
-        let mut client = connect(&args.server).await?;
+        let mut client = connect(&args.server, &policy).await?;
         let result = stream_pcm(&mut client, config, samples, per_chunk, pace, |r| {
             if let Some(line) = response_json(r) {
                 println!("{line}");
@@ -315,7 +370,17 @@ pub(crate) fn stream(args: StreamArgs) -> anyhow::Result<ExitCode> {
         match result {
             Ok(()) => Ok(ExitCode::SUCCESS),
             Err(status) => {
-                println!("{}", status_json(&args.file, &status));
+                // A stream cut off without a gRPC status is reported as UNAVAILABLE, with
+                // what tonic made of the reset as its cause.
+                let (status, cause) = match retry::stream_cut_off(&status) {
+                    Some(cut) => (cut, Some(format!("{:?}: {}", status.code(), status.message()))),
+                    None => (status, None),
+                };
+                let mut line = status_json(&args.file, &status);
+                if let Some(cause) = &cause {
+                    line["cause"] = json!(cause);
+                }
+                println!("{line}");
                 eprintln!("prosodia: the stream failed: {:?}: {}", status.code(), status.message());
                 Ok(ExitCode::from(1))
             }
@@ -347,12 +412,22 @@ fn timeline_windowing(
 /// `seed` preset and 3 s / 1 s (the server's defaults) when the server cannot say.
 async fn model_front_end(
     channel: &Channel,
+    policy: &RetryPolicy,
     model: &str,
     version: u32,
 ) -> (FeatureConfig, (f64, f64), Option<String>) {
     let fallback = |why: String| (FeatureConfig::seed(), (3.0, 1.0), Some(why));
     let request = pb::GetModelRequest { name: model.to_owned(), version };
-    match ModelsClient::new(channel.clone()).get_model(request).await {
+    let reply = policy
+        .call_notify(
+            || {
+                let (mut client, request) = (ModelsClient::new(channel.clone()), request.clone());
+                async move { client.get_model(request).await }
+            },
+            report_retry("Models.GetModel"),
+        )
+        .await;
+    match reply {
         Err(status) => fallback(format!("Models.GetModel failed: {}", status.message())),
         Ok(info) => {
             let info = info.into_inner();
@@ -374,6 +449,7 @@ async fn model_front_end(
 /// Draws the classify figure of one file that the server has just classified as `r`.
 async fn plot_classify(
     channel: &Channel,
+    policy: &RetryPolicy,
     args: &ClassifyArgs,
     path: &Path,
     bytes: &[u8],
@@ -381,7 +457,7 @@ async fn plot_classify(
 ) -> anyhow::Result<()> {
     let Some(out) = &args.plot else { return Ok(()) };
     let (mut config, model_windowing, fallback) =
-        model_front_end(channel, &r.model, r.model_version).await;
+        model_front_end(channel, policy, &r.model, r.model_version).await;
     if let Some(why) = &fallback {
         eprintln!("prosodia: plotting with the seed feature preset ({why})");
     }

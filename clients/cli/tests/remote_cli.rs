@@ -46,6 +46,11 @@ impl Backend for Fixed {
 
 /// Starts a server with one model, `m`, whose label is always "calm"; returns its URL.
 async fn server(dir: &Path) -> String {
+    server_on(dir, "127.0.0.1:0").await
+}
+
+/// [`server`] on `addr`.
+async fn server_on(dir: &Path, addr: &str) -> String {
     let v = dir.join("m").join("1");
     std::fs::create_dir_all(&v).unwrap();
     std::fs::write(v.join("model.onnx"), b"-").unwrap();
@@ -57,7 +62,7 @@ async fn server(dir: &Path) -> String {
     )
     .unwrap();
     let config = Config { models: Some(dir.to_path_buf()), workers: 2, ..Config::default() };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(
         ServerBuilder::new(config).backend(Arc::new(Fixed)).serve(listener, std::future::pending()),
@@ -126,4 +131,69 @@ async fn stream_prints_windows_utterances_and_a_summary() {
     let (code, lines, _) = prosodia(args.iter().map(|s| s.to_string()).collect()).await;
     assert_eq!(code, 1);
     assert_eq!(lines.last().unwrap()["code"], "NotFound");
+}
+
+/// A loopback address where nothing listens (bound, then released).
+fn unused_addr() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().to_string()
+}
+
+fn retry_lines(stderr: &str) -> Vec<&str> {
+    stderr.lines().filter(|l| l.contains("Unavailable") && l.contains("; retry ")).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn classify_retries_an_unavailable_server_as_many_times_as_told() {
+    let url = format!("http://{}", unused_addr());
+    let good = shared().join("fixtures/tess/OAF_back_angry.wav");
+    for (retries, expected) in [("2", 2), ("0", 0)] {
+        let args = ["classify", "--server", &url, "--retries", retries, good.to_str().unwrap()];
+        let (code, lines, stderr) = prosodia(args.iter().map(|s| s.to_string()).collect()).await;
+        println!("--retries {retries}:\n{stderr}");
+        assert_eq!(code, 2, "no server: {stderr}");
+        assert!(lines.is_empty());
+        let retried = retry_lines(&stderr);
+        assert_eq!(retried.len(), expected, "--retries {retries}: {retried:?}");
+        for (n, line) in retried.iter().enumerate() {
+            assert!(line.contains(&format!("; retry {} in ", n + 1)), "{line}");
+        }
+        assert!(stderr.contains(&format!("connecting to {url}")), "{stderr}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn classify_succeeds_when_the_server_comes_up_during_the_retries() {
+    use std::io::{BufRead, BufReader};
+    let addr = unused_addr();
+    let good = shared().join("fixtures/tess/OAF_back_angry.wav");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_prosodia"))
+        .args(["classify", "--server", &format!("http://{addr}"), "--retries", "10"])
+        .arg(&good)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Start the server once the client has been refused and says it will retry.
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let first = tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        stderr.read_line(&mut line).unwrap();
+        (line, stderr)
+    });
+    let (first, mut stderr) = first.await.unwrap();
+    assert!(first.contains("; retry 1 in "), "the client did not retry: {first:?}");
+    let dir = tempfile::tempdir().unwrap();
+    server_on(dir.path(), &addr).await;
+    let out = tokio::task::spawn_blocking(move || {
+        let mut rest = String::new();
+        std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+        let out = child.wait_with_output().unwrap();
+        (out, rest)
+    });
+    let (out, rest) = out.await.unwrap();
+    println!("{first}{rest}");
+    assert!(out.status.success(), "{first}{rest}");
+    let line: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(line["label"], "calm", "{line}");
 }

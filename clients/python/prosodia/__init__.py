@@ -25,11 +25,18 @@ from prosodia._types import (
     UtteranceResult,
     WindowResult,
 )
-from prosodia.client import DEFAULT_TARGET, Client, read_wav_s16le
+from prosodia.client import (
+    DEFAULT_RETRIES,
+    DEFAULT_TARGET,
+    Client,
+    read_wav_s16le,
+    service_config,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "DEFAULT_RETRIES",
     "DEFAULT_TARGET",
     "Client",
     "Durations",
@@ -46,4 +53,5 @@ __all__ = [
     "UtteranceResult",
     "WindowResult",
     "read_wav_s16le",
+    "service_config",
 ]

@@ -7,7 +7,9 @@
 
 Every result is one JSON object on its own line. A request that fails prints
 ``{"error": {"code": ..., "message": ...}}`` (with ``"path"`` for file commands) and the
-command goes on with the next file; the exit status is 1 if anything failed.
+command goes on with the next file; the exit status is 1 if anything failed. Before the
+command: ``--timeout S`` (deadline per call) and ``--retries N`` (retries of a unary call that
+fails with UNAVAILABLE, 0 to 4, default 4; a stream is never resent).
 """
 
 from __future__ import annotations
@@ -20,13 +22,13 @@ import sys
 from typing import Any, Dict, List, Optional, Sequence
 
 from prosodia._types import ProsodiaError
-from prosodia.client import DEFAULT_TARGET, Client
+from prosodia.client import DEFAULT_RETRIES, DEFAULT_TARGET, MAX_RETRIES, Client
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Runs the command line; returns the exit status."""
     args = _parser().parse_args(argv)
-    with Client(args.addr, timeout=args.timeout) as client:
+    with Client(args.addr, timeout=args.timeout, retries=args.retries) as client:
         return int(args.run(client, args))
 
 
@@ -41,6 +43,15 @@ def _parser() -> argparse.ArgumentParser:
         help=f"server address (default: $PROSODIA_ADDR or {DEFAULT_TARGET})",
     )
     p.add_argument("--timeout", type=float, default=None, help="deadline per call, seconds")
+    p.add_argument(
+        "--retries",
+        type=int,
+        default=DEFAULT_RETRIES,
+        choices=range(MAX_RETRIES + 1),
+        metavar="N",
+        help=f"retries of a unary call that fails with UNAVAILABLE, 0 to {MAX_RETRIES} "
+        f"(default {DEFAULT_RETRIES}); streams are never resent",
+    )
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     c = sub.add_parser("classify", help="classify audio files (any format the server reads)")

@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 import wave
-from typing import Callable, Dict, Iterable, Iterator, Optional, Sequence, Tuple, TypeVar, Union
+from typing import (
+    Callable,
+    Dict,
+    Iterable,
+    Iterator,
+    List,
+    Optional,
+    Sequence,
+    Tuple,
+    TypeVar,
+    Union,
+)
 
 import grpc
 from google.protobuf.message import Message
@@ -36,6 +48,53 @@ DEFAULT_TARGET = "127.0.0.1:50051"
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 """The server's default message limit; the client accepts replies up to the same size."""
 
+DEFAULT_RETRIES = 4
+"""Retries of a unary call that fails with ``UNAVAILABLE`` (5 attempts, gRPC's most)."""
+
+MAX_RETRIES = 4
+"""gRPC's retry policy allows at most 5 attempts per call, so at most 4 retries."""
+
+RETRIED_METHODS = (
+    ("prosodia.v1.Emotion", "Classify"),
+    ("prosodia.v1.Emotion", "ExtractFeatures"),
+    ("prosodia.v1.Models", "ListModels"),
+    ("prosodia.v1.Models", "GetModel"),
+    ("prosodia.v1.Models", "ListPlugins"),
+)
+"""The unary calls that the retry policy covers. ``StreamClassify`` is not among them: a
+stream that breaks ends with its status and is never resent."""
+
+
+def service_config(retries: int = DEFAULT_RETRIES) -> Dict[str, object]:
+    """The gRPC service config of a :class:`Client` with ``retries`` retries (0 to 4).
+
+    Each call of :data:`RETRIED_METHODS` that fails with ``UNAVAILABLE`` (the connection was
+    refused or lost, a load balancer found no live replica, the server's queue is full) is
+    sent again after a random wait of up to 0.1 s, 0.2 s, 0.4 s, 0.8 s (gRPC's exponential
+    backoff, capped at 2 s); other codes are final. With 0 retries there is no retry policy.
+    """
+    if not 0 <= retries <= MAX_RETRIES:
+        raise ValueError(
+            f"retries must be 0 to {MAX_RETRIES} (gRPC allows 5 attempts), not {retries}"
+        )
+    if retries == 0:
+        return {}
+    return {
+        "methodConfig": [
+            {
+                "name": [{"service": svc, "method": m} for svc, m in RETRIED_METHODS],
+                "retryPolicy": {
+                    "maxAttempts": retries + 1,
+                    "initialBackoff": "0.1s",
+                    "maxBackoff": "2s",
+                    "backoffMultiplier": 2,
+                    "retryableStatusCodes": ["UNAVAILABLE"],
+                },
+            }
+        ]
+    }
+
+
 _Reply = TypeVar("_Reply")
 
 _ENCODINGS = {
@@ -55,6 +114,10 @@ class Client:
     ``credentials`` are given. ``timeout`` (seconds) is the default deadline of every call;
     ``None`` leaves it to the server's own limit. Every method raises :class:`ProsodiaError`
     when the server refuses the request.
+
+    Unary calls that fail with ``UNAVAILABLE`` (a replica down or restarting behind a load
+    balancer, a full queue) are retried by gRPC itself up to ``retries`` times (0 to 4,
+    default 4) with exponential backoff; see :func:`service_config`. Streams are never resent.
     """
 
     def __init__(
@@ -63,10 +126,17 @@ class Client:
         *,
         timeout: Optional[float] = None,
         credentials: Optional[grpc.ChannelCredentials] = None,
+        retries: int = DEFAULT_RETRIES,
     ) -> None:
-        options = [
+        config = service_config(retries)
+        options: List[Tuple[str, Union[int, str]]] = [
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.enable_retries", 1 if config else 0),
+            ("grpc.service_config", json.dumps(config)),
+            # A call is retried only while its request is still buffered; the default buffer
+            # (256 KiB) is smaller than most audio files, so it holds the largest message.
+            ("grpc.per_rpc_retry_buffer_size", MAX_MESSAGE_BYTES + (1 << 20)),
         ]
         if credentials is None:
             self._channel = grpc.insecure_channel(target, options=options)
@@ -74,6 +144,7 @@ class Client:
             self._channel = grpc.secure_channel(target, credentials, options=options)
         self.target = target
         self.timeout = timeout
+        self.retries = retries
         # The generated stubs are untyped; this wrapper is the typed face.
         self._emotion = emotion_pb2_grpc.EmotionStub(self._channel)  # type: ignore[no-untyped-call]
         self._models = models_pb2_grpc.ModelsStub(self._channel)  # type: ignore[no-untyped-call]
