@@ -200,8 +200,8 @@ fn smoke(target: &str, seeds: Vec<Vec<u8>>, mut run: impl FnMut(&[u8])) -> usize
         run(input);
         runs += 1;
     }
-    let started = Instant::now();
-    while started.elapsed() < budget() {
+    let (started, budget) = (Instant::now(), budget());
+    while started.elapsed() < budget {
         run(&mutate(&mut rng, &seeds));
         runs += 1;
     }
