@@ -23,7 +23,15 @@
 //! that is silent or too short for the front end (e.g. trimmed away) is skipped.
 //!
 //! **Utterances.** A simple energy VAD on the mono input: frames of [`VAD_FRAME_SECONDS`],
-//! speech when the frame RMS is at least [`VAD_THRESHOLD_DBFS`] (dB relative to full scale),
+//! speech when the frame RMS is at least [`VAD_FLOOR_DBFS`] (dB relative to full scale),
+//! within [`VAD_RANGE_DB`] of the loudest frame so far, and at least [`VAD_SNR_DB`] above
+//! the quietest frame so far. The relative parts let quiet recordings be heard (RAVDESS
+//! speech sits around -45 dBFS) without taking a loud recording's background for speech:
+//! the range mirrors Classify's trimming (40 dB below the clip's peak), and the margin over
+//! the quietest frame is a noise floor that needs no calibration. The absolute floor is
+//! Classify's silence floor, so a frame the VAD calls speech is never audio Classify would
+//! refuse as silent. A stream that starts with speech, with no quieter frame yet, is heard
+//! from its first pause on (the pre-roll still classifies the audio before it).
 //! an utterance starts after [`VAD_START_SECONDS`] of consecutive speech frames (at the first
 //! of them) and ends after [`VAD_END_SECONDS`] of consecutive non-speech frames (at the first
 //! of those); one running past [`MAX_UTTERANCE_SECONDS`] is cut there. The audio classified
@@ -33,7 +41,8 @@
 //! audio: same preprocessing, trimming, features and runner). A single utterance with less
 //! than a second of leading and [`VAD_END_SECONDS`] of trailing silence is therefore
 //! classified on the whole stream, bit for bit as Classify would. If the VAD finds no
-//! utterance at all, the whole stream (when it is at most `max_audio_seconds` long) is
+//! utterance at all, the whole stream (when it is at most [`MAX_UTTERANCE_SECONDS`] and
+//! `max_audio_seconds` long; only that much audio is kept while waiting for speech) is
 //! classified as one utterance at half-close, so a silent or too-short stream ends with the
 //! same INVALID_ARGUMENT as Classify.
 //!
@@ -69,8 +78,12 @@ use crate::server::AppState;
 
 /// VAD frame length in seconds.
 pub(crate) const VAD_FRAME_SECONDS: f64 = 0.010;
-/// A VAD frame whose RMS is at least this many dBFS counts as speech.
-pub(crate) const VAD_THRESHOLD_DBFS: f64 = -40.0;
+/// A VAD frame quieter than this many dBFS (RMS) is never speech.
+pub(crate) const VAD_FLOOR_DBFS: f64 = -60.0;
+/// A VAD frame more than this many dB below the loudest frame so far is not speech.
+pub(crate) const VAD_RANGE_DB: f64 = 40.0;
+/// A VAD frame less than this many dB above the quietest frame so far is not speech.
+pub(crate) const VAD_SNR_DB: f64 = 10.0;
 /// Consecutive speech needed to start an utterance, in seconds.
 pub(crate) const VAD_START_SECONDS: f64 = 0.100;
 /// Consecutive non-speech that ends an utterance (the hangover), in seconds.
@@ -290,7 +303,13 @@ struct Ended {
 #[derive(Debug)]
 struct Vad {
     frame: usize,
-    threshold_ms: f64,
+    /// Mean square of the floor; factors below the loudest and above the quietest frame.
+    floor_ms: f64,
+    range_factor: f64,
+    snr_factor: f64,
+    /// Mean squares of the loudest and the quietest frame so far.
+    peak_ms: f64,
+    quietest_ms: f64,
     start_frames: u64,
     end_frames: u64,
     max_frames: u64,
@@ -307,7 +326,11 @@ impl Vad {
         let frames = |secs: f64| (secs / VAD_FRAME_SECONDS).round().max(1.0) as u64;
         Self {
             frame: (VAD_FRAME_SECONDS * f64::from(rate)).round().max(1.0) as usize,
-            threshold_ms: 10f64.powf(VAD_THRESHOLD_DBFS / 10.0),
+            floor_ms: 10f64.powf(VAD_FLOOR_DBFS / 10.0),
+            range_factor: 10f64.powf(-VAD_RANGE_DB / 10.0),
+            snr_factor: 10f64.powf(VAD_SNR_DB / 10.0),
+            peak_ms: 0.0,
+            quietest_ms: f64::INFINITY,
             start_frames: frames(VAD_START_SECONDS),
             end_frames: frames(VAD_END_SECONDS),
             max_frames: frames(MAX_UTTERANCE_SECONDS),
@@ -333,7 +356,11 @@ impl Vad {
             self.sum += f64::from(s) * f64::from(s);
             self.filled += 1;
             if self.filled == self.frame {
-                let loud = self.sum / self.frame as f64 >= self.threshold_ms;
+                let ms = self.sum / self.frame as f64;
+                self.peak_ms = self.peak_ms.max(ms);
+                self.quietest_ms = self.quietest_ms.min(ms);
+                let loud = ms >= self.floor_ms.max(self.peak_ms * self.range_factor)
+                    && ms >= self.quietest_ms * self.snr_factor;
                 self.sum = 0.0;
                 self.filled = 0;
                 self.frames_done += 1;
@@ -425,7 +452,8 @@ struct Core {
     /// Where the last utterance's audio ended (nothing before it belongs to a later one).
     last_cut: u64,
     /// Streams no longer than this many samples keep all audio until an utterance is found,
-    /// for the whole-stream fallback.
+    /// for the whole-stream fallback. Bounded by the longest utterance, so a long stream
+    /// without speech holds at most that much audio.
     fallback_max: u64,
 }
 
@@ -452,7 +480,8 @@ impl Core {
             next_window: 0,
             vad: Vad::new(rate),
             last_cut: 0,
-            fallback_max: (max_audio_seconds * f64::from(rate)).floor() as u64,
+            fallback_max: (max_audio_seconds.min(MAX_UTTERANCE_SECONDS) * f64::from(rate)).floor()
+                as u64,
         })
     }
 
@@ -940,12 +969,45 @@ mod tests {
     fn short_blips_and_quiet_audio_are_not_speech() {
         let rate = 8_000;
         let mut audio = tone(0.05, rate, 0.5); // 50 ms: below the 100 ms start
-        audio.extend(tone(1.0, rate, 0.001)); // -63 dBFS
+        audio.extend(tone(1.0, rate, 0.001)); // -63 dBFS: below the floor
+        audio.extend(tone(1.0, rate, 0.003)); // -53 dBFS: over the floor, 44 dB below the blip
         let mut vad = Vad::new(rate);
         let mut ended = Vec::new();
         vad.push(&audio, &mut ended);
         assert!(ended.is_empty());
         assert_eq!(vad.finish(audio.len() as u64), None);
+    }
+
+    #[test]
+    fn background_noise_is_not_speech_but_speech_over_it_is() {
+        // -50 dBFS noise (over the floor, within 40 dB of the speech) before -20 dBFS speech.
+        let rate = 16_000;
+        let mut audio = tone(0.6, rate, 0.0045);
+        audio.extend(tone(1.0, rate, 0.14));
+        let mut vad = Vad::new(rate);
+        let mut ended = Vec::new();
+        vad.push(&audio, &mut ended);
+        assert!(ended.is_empty());
+        let s = |secs: f64| (secs * f64::from(rate)).round() as u64;
+        let last = vad.finish(audio.len() as u64).unwrap();
+        assert_eq!(last, Ended { speech_start: s(0.6), speech_end: s(1.6), cut: s(1.6) });
+    }
+
+    #[test]
+    fn quiet_speech_is_heard_relative_to_the_loudest_frame() {
+        // A quiet recording (RAVDESS level): -50 dBFS speech between -80 dBFS pauses.
+        let rate = 16_000;
+        let mut audio = tone(0.5, rate, 0.0001);
+        audio.extend(tone(1.0, rate, 0.0045));
+        audio.extend(tone(1.0, rate, 0.0001));
+        audio.extend(tone(0.4, rate, 0.0045));
+        let mut vad = Vad::new(rate);
+        let mut ended = Vec::new();
+        vad.push(&audio, &mut ended);
+        let s = |secs: f64| (secs * f64::from(rate)).round() as u64;
+        assert_eq!(ended, vec![Ended { speech_start: s(0.5), speech_end: s(1.5), cut: s(2.0) }]);
+        let last = vad.finish(audio.len() as u64).unwrap();
+        assert_eq!(last, Ended { speech_start: s(2.5), speech_end: s(2.9), cut: s(2.9) });
     }
 
     #[test]

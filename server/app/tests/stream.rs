@@ -632,3 +632,34 @@ async fn a_stream_past_the_length_limit_is_resource_exhausted() {
     assert_eq!(err.code(), Code::ResourceExhausted, "{err:?}");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_quiet_recording_looped_is_split_into_one_utterance_per_repeat() {
+    // RAVDESS speech peaks near -28 dBFS and mostly sits between -40 and -60 dBFS: an
+    // absolute -40 dBFS detector heard nothing, kept the whole stream for the fallback and
+    // classified it in one piece at the end.
+    let server = TestServer::start(|_| {}).await;
+    let mut client = server.emotion().await;
+    let (clip, rate, frames) = s16le(&fixture("ravdess/03-01-01-01-01-01-01.wav"));
+    let repeats = 3;
+    let bytes = clip.repeat(repeats);
+    let config = pb::StreamConfig {
+        model: "mean-model".into(),
+        interim_results: false,
+        ..raw_config(rate, pb::PcmEncoding::S16le)
+    };
+    let a = split(run_stream(&mut client, chunked(config, &bytes, 1920)).await.unwrap());
+    assert_eq!(a.utterances.len(), repeats, "{:?}", a.utterances);
+    let clip_seconds = frames as f64 / f64::from(rate);
+    for (k, u) in a.utterances.iter().enumerate() {
+        let (from, to) = (k as f64 * clip_seconds, (k + 1) as f64 * clip_seconds);
+        assert!(
+            u.start_seconds > from && u.end_seconds < to,
+            "utterance {k} ({} to {} s) lies inside repeat {k} ({from} to {to} s)",
+            u.start_seconds,
+            u.end_seconds
+        );
+    }
+    assert_eq!(a.summary.utterances as usize, repeats);
+    server.stop().await;
+}

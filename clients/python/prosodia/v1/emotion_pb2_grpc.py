@@ -89,14 +89,17 @@ class EmotionServicer:
         client half-closes; then the stream ends OK.
 
         Voice activity: an energy detector on the mono input in 10 ms frames; a frame is speech
-        when its RMS is at least -40 dBFS. An utterance starts after 100 ms of consecutive speech
+        when its RMS is at least -60 dBFS (Classify's silence floor), within 40 dB of the loudest
+        frame so far (as Classify trims 40 dB below the peak) and at least 10 dB above the
+        quietest frame so far (a noise floor), so quiet recordings are heard as well as loud ones
+        without their background. An utterance starts after 100 ms of consecutive speech
         frames (at the first of them) and ends after 500 ms of consecutive non-speech frames (at
         the first of those); one longer than 60 s is cut there. Each utterance is classified
         exactly as Classify would classify the audio from up to 1 s before its start (never
         before the previous utterance's cut) to the point its end was detected, or the end of
         the stream. So a file holding one utterance, streamed, gets Classify's answer for that
-        file. If no utterance is found, the whole stream (up to the server's Classify length
-        limit) is classified as one utterance at half-close, with Classify's errors (a silent or
+        file. If no utterance is found, the whole stream (when it is at most 60 s long and
+        within the server's Classify length limit) is classified as one utterance at half-close, with Classify's errors (a silent or
         too-short stream ends with INVALID_ARGUMENT).
 
         Statuses: INVALID_ARGUMENT when the first message is not a config, for a second config,
