@@ -96,6 +96,9 @@ pub(crate) const MAX_UTTERANCE_SECONDS: f64 = 60.0;
 const MIN_WINDOW_SECONDS: f64 = 0.1;
 /// Responses buffered for a slow reader before the stream waits for it.
 const RESPONSE_BUFFER: usize = 32;
+/// Most audio bytes handed to the worker pool in one job (chunks already received are
+/// batched up to this, see [`serve`]).
+const JOB_BYTES: usize = 1 << 20;
 
 /// Starts a StreamClassify stream: takes a stream permit (RESOURCE_EXHAUSTED when all are
 /// taken) and spawns the task that serves it.
@@ -161,16 +164,30 @@ async fn next(
                 "no message from the client for {:.1} s (stream_idle_timeout_seconds)",
                 idle.as_secs_f64()
             )))),
-            Ok(Ok(m)) => Ok(m),
-            Ok(Err(status)) => {
-                tracing::info!(code = ?status.code(), message = status.message(), "the client's side of the stream failed");
-                // Either the client reset the stream (it will not read this status), or tonic
-                // refused a message it could not read, e.g. one over `max_message_bytes`:
-                // that client must get the status, as a unary call would, not an OK end.
-                Err(Stop::Unreadable(status))
-            }
+            Ok(r) => r.map_err(unreadable),
         },
     }
+}
+
+/// The client's next message if it has already arrived, without waiting.
+async fn ready(
+    inbound: &mut Streaming<pb::StreamClassifyRequest>,
+) -> Option<Result<Option<pb::StreamClassifyRequest>, Stop>> {
+    // `Streaming::message` only takes a message when it is complete, so dropping it while
+    // pending loses nothing.
+    tokio::select! {
+        biased;
+        r = inbound.message() => Some(r.map_err(unreadable)),
+        () = std::future::ready(()) => None,
+    }
+}
+
+fn unreadable(status: Status) -> Stop {
+    tracing::info!(code = ?status.code(), message = status.message(), "the client's side of the stream failed");
+    // Either the client reset the stream (it will not read this status), or tonic refused a
+    // message it could not read, e.g. one over `max_message_bytes`: that client must get the
+    // status, as a unary call would, not an OK end.
+    Stop::Unreadable(status)
 }
 
 /// Waits for `work` unless the client goes away first; then `work` is dropped, which
@@ -218,18 +235,54 @@ async fn serve(
         hop = session.hop_seconds,
         "stream started"
     );
+    // A message read while batching audio, handled on the next turn.
+    let mut lookahead = None;
     loop {
-        match next(state, &mut inbound, tx).await? {
+        let message = match lookahead.take() {
+            Some(m) => m,
+            None => next(state, &mut inbound, tx).await,
+        }?;
+        match message {
             None => break,
             Some(pb::StreamClassifyRequest { message: Some(Message::Audio(bytes)) }) => {
+                // Chunks that arrived while the previous job waited for a worker go into this
+                // job too: one job per chunk would let a stream fall ever further behind
+                // whenever the queue wait is longer than a chunk's duration.
+                let mut size = bytes.len();
+                let mut chunks = vec![bytes];
+                while size < JOB_BYTES {
+                    match ready(&mut inbound).await {
+                        None => break,
+                        Some(Ok(Some(pb::StreamClassifyRequest {
+                            message: Some(Message::Audio(more)),
+                        }))) => {
+                            size += more.len();
+                            chunks.push(more);
+                        }
+                        Some(other) => {
+                            lookahead = Some(other);
+                            break;
+                        }
+                    }
+                }
                 let job = state.workers.run(move || {
                     let mut s = session;
-                    let out = s.push(&bytes)?;
-                    Ok((s, out))
+                    let mut out = Vec::new();
+                    for chunk in &chunks {
+                        match s.push(chunk) {
+                            Ok(more) => out.extend(more),
+                            // What the earlier chunks produced is still sent.
+                            Err(e) => return Ok((s, out, Some(e))),
+                        }
+                    }
+                    Ok((s, out, None))
                 });
-                let (back, out) = until_gone(tx, job).await??.0;
+                let (back, out, failed) = until_gone(tx, job).await??.0;
                 session = back;
                 send_all(tx, out).await?;
+                if let Some(e) = failed {
+                    return Err(e.into());
+                }
             }
             Some(pb::StreamClassifyRequest { message: Some(Message::Config(_)) }) => {
                 return Err(Error::InvalidRequest(
