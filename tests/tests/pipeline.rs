@@ -152,3 +152,19 @@ fn every_bad_fixture_is_refused_with_a_reason() {
         assert!(err.message().len() > 10, "{name}: message too vague: {err}");
     }
 }
+
+#[test]
+fn frames_skip_the_tempo_but_equal_the_full_analysis_matrix() {
+    let audio = decode(&read(&fixture("tess/OAF_back_happy.wav")), &DecodeLimits::default())
+        .expect("decode");
+    let mut ex = Extractor::new(FeatureConfig::seed()).expect("extractor");
+    let (signal, rate) = ex.preprocess(&audio).expect("preprocess");
+    let full = ex.spectral(&signal, rate).expect("spectral");
+    assert!(full.tempo_bpm > 0.0, "the full analysis estimates a tempo");
+    let expected = ex.frame_matrix(&full);
+    let frames = ex.frames(&signal, rate).expect("frames");
+    assert_eq!((frames.rows, frames.cols), (expected.rows, expected.cols));
+    assert_eq!(frames.data, expected.data, "bit for bit");
+    // And the full analysis after a frames-only one still has its tempo.
+    assert_eq!(ex.spectral(&signal, rate).expect("spectral").tempo_bpm, full.tempo_bpm);
+}

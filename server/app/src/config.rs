@@ -34,7 +34,7 @@
 //! | `tls_cert` | unset | PEM certificate chain; with `tls_key`, the gRPC port speaks TLS only |
 //! | `tls_key` | unset | PEM private key of `tls_cert` |
 //! | `tls_client_ca` | unset | PEM certificate(s) of the authority that signs client certificates; when set, every client must present one (mutual TLS); needs `tls_cert` |
-//! | `log` | `info` | log filter (`tracing_subscriber::EnvFilter` syntax) |
+//! | `log` | `info,symphonia=warn` | log filter (`tracing_subscriber::EnvFilter` syntax) |
 //! | `log_json` | false | log as JSON lines |
 //!
 //! The mutating Models calls are closed by default: with neither `admin_token` nor
@@ -159,7 +159,8 @@ impl Default for Config {
             max_stream_seconds: 3600.0,
             max_streams: 64,
             stream_idle_timeout_seconds: 30.0,
-            log: "info".to_owned(),
+            // symphonia logs every chunk it skips in a file at info: noise at one per request.
+            log: "info,symphonia=warn".to_owned(),
             log_json: false,
         }
     }
@@ -250,7 +251,7 @@ pub struct Args {
     /// Seconds a stream may send nothing before it is ended [default: 30].
     #[arg(long, env = "PROSODIA_STREAM_IDLE_TIMEOUT_SECONDS", value_name = "SECONDS")]
     pub stream_idle_timeout_seconds: Option<f64>,
-    /// Log filter, e.g. `info` or `debug,h2=info` [default: info].
+    /// Log filter, e.g. `info` or `debug,h2=info` [default: info,symphonia=warn].
     #[arg(long, env = "PROSODIA_LOG", value_name = "FILTER")]
     pub log: Option<String>,
     /// Log as JSON lines.

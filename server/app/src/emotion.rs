@@ -235,8 +235,7 @@ fn model_input(model: &LoadedModel, audio: &Audio) -> Result<(Vec<f32>, usize, u
     with_extractor(&model.features, |ex| match model.manifest.input.kind {
         InputKind::Frames => {
             let (signal, rate) = ex.preprocess(audio)?;
-            let spectral = ex.spectral(&signal, rate)?;
-            let m = ex.frame_matrix(&spectral);
+            let m = ex.frames(&signal, rate)?;
             if m.rows == 0 || m.cols == 0 {
                 return Err(no_frames());
             }

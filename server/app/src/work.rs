@@ -1,11 +1,17 @@
 //! CPU work off the async executor: decoding, feature extraction and inference.
 //!
 //! Every request's heavy work runs inside [`Workers::run`], which waits for one of `workers`
-//! permits and then runs the closure on tokio's blocking pool, so the executor threads only
-//! move bytes. Requests beyond `max_queued` waiting ones are refused at once (UNAVAILABLE)
-//! instead of piling up. [`with_extractor`] gives the closure a per-thread
+//! permits and then runs the closure on one of `workers` long-lived threads, so the executor
+//! threads only move bytes. Requests beyond `max_queued` waiting ones are refused at once
+//! (UNAVAILABLE) instead of piling up. [`with_extractor`] gives the closure a per-thread
 //! [`Extractor`] for a feature configuration, built on first use and reused by every later
 //! request on that thread (FFT plans, filterbanks and resamplers are set up once).
+//!
+//! **Why own threads.** tokio's blocking pool hands each job to whichever thread is idle and
+//! starts a new one when none is, so under steady load jobs wandered over a dozen threads
+//! that came and went: each built its own extractors and buffers, and each new thread paid
+//! for them again. A fixed set of threads, one per permit, keeps those caches warm and the
+//! memory they hold bounded (see the soak in `docs/deployment.md`).
 //!
 //! **Requests that go away.** A request whose deadline passes, or whose client disconnects,
 //! is dropped by tonic together with the future waiting in [`Workers::run`]. A job still
@@ -17,8 +23,9 @@
 //! for the result: the work stops within one step instead of running to the end.
 
 use std::cell::RefCell;
-use std::sync::Arc;
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use prosodia_dsp::pipeline::Extractor;
@@ -116,25 +123,42 @@ pub fn with_extractor<T>(
     })
 }
 
-/// The bounded pool that runs CPU work; cheap to clone.
+/// A job handed to the worker threads.
+type Task = Box<dyn FnOnce() + Send + 'static>;
+
+/// The bounded pool that runs CPU work; cheap to clone. Its threads end when the last clone
+/// is dropped (a thread inside a job that never returns ends with the process).
 #[derive(Debug, Clone)]
 pub struct Workers {
     permits: Arc<Semaphore>,
     waiting: Arc<AtomicUsize>,
     max_queued: usize,
+    tasks: mpsc::Sender<Task>,
 }
 
 impl Workers {
-    /// A pool running at most `workers` jobs at once with at most `max_queued` waiting.
-    pub fn new(workers: usize, max_queued: usize) -> Self {
-        Self {
-            permits: Arc::new(Semaphore::new(workers.max(1))),
+    /// A pool of `workers` threads (at least one) running at most that many jobs at once, with
+    /// at most `max_queued` waiting. Fails only when the system refuses a new thread.
+    pub fn new(workers: usize, max_queued: usize) -> Result<Self> {
+        let workers = workers.max(1);
+        let (tasks, inbox) = mpsc::channel::<Task>();
+        let inbox = Arc::new(Mutex::new(inbox));
+        for i in 0..workers {
+            let inbox = Arc::clone(&inbox);
+            std::thread::Builder::new()
+                .name(format!("prosodia-worker-{i}"))
+                .spawn(move || work_loop(&inbox))
+                .map_err(|e| Error::Internal(format!("starting worker thread {i}: {e}")))?;
+        }
+        Ok(Self {
+            permits: Arc::new(Semaphore::new(workers)),
             waiting: Arc::new(AtomicUsize::new(0)),
             max_queued,
-        }
+            tasks,
+        })
     }
 
-    /// Runs `job` on the blocking pool once a worker is free; returns its result and the time
+    /// Runs `job` on a worker thread once a worker is free; returns its result and the time
     /// spent waiting for the worker.
     ///
     /// Dropping the returned future abandons the job: one still queued never runs, and one
@@ -160,23 +184,59 @@ impl Workers {
         let span = tracing::Span::current();
         let abandoned = Arc::new(AtomicBool::new(false));
         let _abandon = AbandonOnDrop(Arc::clone(&abandoned));
-        let result = tokio::task::spawn_blocking(move || {
+        let (done, result) = tokio::sync::oneshot::channel();
+        let task: Task = Box::new(move || {
             let _permit = permit;
             let _enter = span.enter();
-            // The blocking pool may start the job after its requester has gone.
-            if abandoned.load(Ordering::Relaxed) {
+            // A worker may pick the job up after its requester has gone.
+            let outcome = if abandoned.load(Ordering::Relaxed) {
                 tracing::debug!("skipping a job whose request was abandoned while queued");
-                return Err(Error::Cancelled(
-                    "the request was abandoned before its job ran".into(),
-                ));
-            }
-            let _current = CurrentJob::enter(abandoned);
-            job()
-        })
-        .await
-        .map_err(|e| Error::Internal(format!("worker failed: {e}")))?;
-        Ok((result?, queue_time))
+                Err(Error::Cancelled("the request was abandoned before its job ran".into()))
+            } else {
+                let _current = CurrentJob::enter(abandoned);
+                // A panic fails this job only; the thread goes on to the next one.
+                std::panic::catch_unwind(AssertUnwindSafe(job)).unwrap_or_else(|panic| {
+                    Err(Error::Internal(format!(
+                        "worker failed: the job panicked: {}",
+                        panic_text(&*panic)
+                    )))
+                })
+            };
+            // The requester may have gone; then nobody reads the outcome.
+            let _ = done.send(outcome);
+        });
+        self.tasks
+            .send(task)
+            .map_err(|_| Error::Internal("worker failed: the worker threads are gone".into()))?;
+        let outcome = result
+            .await
+            .map_err(|_| Error::Internal("worker failed: the job was dropped".into()))?;
+        Ok((outcome?, queue_time))
     }
+}
+
+/// A worker thread: runs tasks until the pool is dropped.
+fn work_loop(inbox: &Mutex<mpsc::Receiver<Task>>) {
+    loop {
+        // One idle thread waits in `recv` holding the lock, the others wait for the lock.
+        let next = match inbox.lock() {
+            Ok(receiver) => receiver.recv(),
+            Err(_) => return,
+        };
+        match next {
+            Ok(task) => task(),
+            Err(mpsc::RecvError) => return,
+        }
+    }
+}
+
+/// The message of a panic payload, when it has one.
+fn panic_text(payload: &(dyn std::any::Any + Send)) -> &str {
+    payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(no message)")
 }
 
 #[cfg(test)]
@@ -188,7 +248,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_full_queue_refuses_at_once_and_frees_up_when_work_ends() {
-        let workers = Arc::new(Workers::new(1, 1));
+        let workers = Arc::new(Workers::new(1, 1).unwrap());
         let (release, hold) = mpsc::channel::<()>();
         let running = {
             let workers = Arc::clone(&workers);
@@ -240,7 +300,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_request_that_gives_up_in_the_queue_frees_its_slot_and_its_job_never_runs() {
-        let workers = Arc::new(Workers::new(1, 2));
+        let workers = Arc::new(Workers::new(1, 2).unwrap());
         let (release, running) = occupy(&workers).await;
         let ran = Arc::new(AtomicUsize::new(0));
         for _ in 0..5 {
@@ -267,7 +327,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_running_job_sees_at_its_next_checkpoint_that_its_request_gave_up() {
-        let workers = Workers::new(1, 4);
+        let workers = Workers::new(1, 4).unwrap();
         let steps = Arc::new(AtomicUsize::new(0));
         let (done_tx, done_rx) = mpsc::channel();
         let s = Arc::clone(&steps);
@@ -297,10 +357,27 @@ mod tests {
 
     #[tokio::test]
     async fn a_panicking_job_fails_only_itself() {
-        let workers = Workers::new(1, 4);
+        let workers = Workers::new(1, 4).unwrap();
         let failed = workers.run::<(), _>(|| panic!("job exploded")).await.unwrap_err();
         assert!(matches!(failed, Error::Internal(_)), "{failed:?}");
         assert!(failed.to_string().contains("worker failed"), "{failed}");
+        assert!(failed.to_string().contains("job exploded"), "{failed}");
         assert_eq!(workers.run(|| Ok(7)).await.unwrap().0, 7);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn jobs_run_on_a_fixed_set_of_named_threads() {
+        let workers = Workers::new(2, 64).unwrap();
+        let mut names = std::collections::BTreeSet::new();
+        for _ in 0..50 {
+            let name = workers
+                .run(|| Ok(std::thread::current().name().unwrap_or_default().to_owned()))
+                .await
+                .unwrap()
+                .0;
+            names.insert(name);
+        }
+        assert!(names.len() <= 2, "{names:?}");
+        assert!(names.iter().all(|n| n.starts_with("prosodia-worker-")), "{names:?}");
     }
 }

@@ -56,7 +56,8 @@ pub struct Extractor {
     config: FeatureConfig,
     guards: Guards,
     preprocessor: Preprocessor,
-    analyzers: HashMap<u32, SpectralAnalyzer>,
+    /// Keyed by sample rate and whether the tempo is estimated (frame matrices never need it).
+    analyzers: HashMap<(u32, bool), SpectralAnalyzer>,
 }
 
 impl std::fmt::Debug for Extractor {
@@ -119,20 +120,21 @@ impl Extractor {
         Ok(())
     }
 
-    fn analyzer(&mut self, sample_rate: u32) -> Result<&mut SpectralAnalyzer> {
-        // A small map: one entry per distinct rate seen (one when resampling is on).
-        if !self.analyzers.contains_key(&sample_rate) {
-            let a = SpectralAnalyzer::new(sample_rate, &self.config)?;
-            self.analyzers.insert(sample_rate, a);
+    fn analyzer(&mut self, sample_rate: u32, tempo: bool) -> Result<&mut SpectralAnalyzer> {
+        // A small map: one entry per distinct rate seen (one when resampling is on) and use.
+        let key = (sample_rate, tempo);
+        if !self.analyzers.contains_key(&key) {
+            let a = SpectralAnalyzer::new(sample_rate, &self.config)?.with_tempo(tempo);
+            self.analyzers.insert(key, a);
         }
         self.analyzers
-            .get_mut(&sample_rate)
+            .get_mut(&key)
             .ok_or_else(|| Error::new(ErrorKind::Internal, "spectral analyzer cache"))
     }
 
     /// Spectral and time-domain frame features of an already preprocessed signal.
     pub fn spectral(&mut self, signal: &[f32], sample_rate: u32) -> Result<SpectralFeatures> {
-        self.analyzer(sample_rate)?.analyze(signal)
+        self.analyzer(sample_rate, true)?.analyze(signal)
     }
 
     /// Praat voice analysis of an already preprocessed signal.
@@ -167,9 +169,10 @@ impl Extractor {
     }
 
     /// The model's input for a preprocessed signal: the configured frame features
-    /// concatenated per frame, in `config.frame_features` order.
+    /// concatenated per frame, in `config.frame_features` order. The tempo (an utterance
+    /// feature that costs about as much as the STFT) is not estimated.
     pub fn frames(&mut self, signal: &[f32], sample_rate: u32) -> Result<Matrix> {
-        let spectral = self.spectral(signal, sample_rate)?;
+        let spectral = self.analyzer(sample_rate, false)?.analyze(signal)?;
         Ok(self.frame_matrix(&spectral))
     }
 
