@@ -142,6 +142,23 @@ pub fn references() -> Vec<(PathBuf, Reference)> {
     out
 }
 
+/// A command for a program under test (the `prosodia-server` binary, say) with its logs piped
+/// to the caller: stdin and stdout closed, stderr piped, and every `PROSODIA_*` variable of
+/// this environment removed, so a developer's own settings cannot change what a test sees.
+pub fn logging_command(program: impl AsRef<std::ffi::OsStr>) -> std::process::Command {
+    let mut command = std::process::Command::new(program);
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("PROSODIA_") {
+            command.env_remove(key);
+        }
+    }
+    command
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    command
+}
+
 /// Reads a fixture's bytes.
 pub fn read(path: &Path) -> Vec<u8> {
     match std::fs::read(path) {

@@ -889,20 +889,11 @@ struct Binary {
 
 impl Binary {
     fn start(models: &Path) -> Self {
-        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_prosodia-server"));
-        for (key, _) in std::env::vars_os() {
-            if key.to_string_lossy().starts_with("PROSODIA_") {
-                command.env_remove(key);
-            }
-        }
-        let mut child = command
+        let mut child = prosodia_tests::logging_command(env!("CARGO_BIN_EXE_prosodia-server"))
             .args(["--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"])
             .arg("--models")
             .arg(models)
             .args(["--workers", "2", "--shutdown-grace-seconds", "30", "--log-json"])
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
             .spawn()
             .expect("starting prosodia-server");
         let stderr = child.stderr.take().unwrap();

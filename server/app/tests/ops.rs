@@ -486,3 +486,35 @@ async fn open_streams_show_in_the_active_streams_gauge_until_they_end() {
     drop(client);
     server.stop().await;
 }
+
+/// Logs that go to a file or a collector (stderr not a terminal) are plain text: no colour
+/// escape codes for a log pipeline to store or choke on.
+#[test]
+fn text_logs_to_a_pipe_carry_no_colour_codes() {
+    use std::io::BufRead;
+
+    let models = tempfile::tempdir().unwrap();
+    let mut child = prosodia_tests::logging_command(env!("CARGO_BIN_EXE_prosodia-server"))
+        .args(["--listen", "127.0.0.1:0", "--log", "info"])
+        .arg("--models")
+        .arg(models.path())
+        .spawn()
+        .expect("starting prosodia-server");
+    let stderr = child.stderr.take().unwrap();
+    let mut seen = Vec::new();
+    for line in std::io::BufReader::new(stderr).lines() {
+        let Ok(line) = line else { break };
+        let done = line.contains("prosodia-server listening");
+        seen.push(line);
+        if done || seen.len() > 200 {
+            break;
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        seen.iter().any(|l| l.contains("prosodia-server listening")),
+        "no listening line: {seen:?}"
+    );
+    assert!(seen.iter().all(|l| !l.contains('\u{1b}')), "escape codes in the log: {seen:?}");
+}
