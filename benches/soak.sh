@@ -96,7 +96,7 @@ echo "{\"capacity_rps\": $capacity, \"cores_at_capacity\": $at_capacity, \"strea
 # One segment of mixed load: open-loop unary calls for $2 seconds beside real-time streams
 # that are replaced every $3 seconds; results under the name $1.
 run_segment() {
-  local name=$1 seconds=$2 stream_life=$3 unary part=0 parts=()
+  local name=$1 seconds=$2 stream_life=$3 unary part=0
   "$load_bin" --addr "$addr" --rate "$rate" --concurrency 64 --channels 8 --duration "$seconds" \
     --warmup 0 --json "$OUT/unary-$name.json" "$CLIP" >/dev/null 2>"$OUT/unary-$name.log" &
   unary=$!
@@ -131,7 +131,7 @@ done
 python3 - "$OUT" "$capacity" "$rate" "$streams" "$SEGMENT" <<'PY'
 import json, sys, os
 out, capacity, rate, streams, segment = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
-rows, total_errors = [], 0
+rows, p99s, total_errors = [], [], 0
 seg_rss = [line.strip().split(",") for line in open(os.path.join(out, "rss-segments.csv"))]
 # RSS per segment from the 10 s samples: the median is what the server holds in steady state
 # (a single sample also catches whatever requests happen to be queued at that instant).
@@ -154,12 +154,13 @@ for i, rss in seg_rss:
     s = json.load(open(os.path.join(out, f"streams-{i}-1.json")))["streams"][0]
     errors = sum(u["errors"].values()) + sum(s["errors"].values())
     total_errors += errors
+    p99s.append(u["latency_ms"]["p99"])
+    cores, busy = seg_cpu(int(i))
     rows.append(f"| {i} | {u['requests']} | {u['throughput_rps']:.1f} | {u['latency_ms']['p50']:.1f} | "
                 f"{u['latency_ms']['p99']:.1f} | {s['interim_latency_ms']['p99']:.1f} | "
                 f"{errors} {dict(u['errors']) or ''}{dict(s['errors']) or ''} | {seg_median(int(i))/1024:.1f} | {int(rss)/1024:.1f} | "
-                f"{seg_cpu(int(i))[0]:.2f} | {100 * seg_cpu(int(i))[1]:.0f} % |")
+                f"{cores:.2f} | {100 * busy:.0f} % |")
 medians = [seg_median(int(i)) for i, _ in seg_rss]
-p99s = [json.load(open(os.path.join(out, f"unary-{i}.json")))["unary"][0]["latency_ms"]["p99"] for i, _ in seg_rss]
 warmup_line = ""
 if os.path.exists(os.path.join(out, "unary-warmup.json")):
     wu = json.load(open(os.path.join(out, "unary-warmup.json")))["unary"][0]
