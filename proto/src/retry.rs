@@ -25,6 +25,14 @@
 //! whose server went away: nginx resets the client's stream (HTTP/2 `RST_STREAM` with
 //! `INTERNAL_ERROR`, which tonic reads as `INTERNAL`) when the replica behind it dies.
 //!
+//! A call that never left this client is retried whatever it was: hyper cancels the requests
+//! it had queued for a connection that closed before sending them, and tonic reports those as
+//! `CANCELLED` ("operation was canceled"). gRPC calls this a transparent retry. It happens
+//! when a proxy ends a connection on purpose: nginx sends `GOAWAY` after `keepalive_requests`
+//! (1000 by default) calls on one client connection, and a call queued at that moment is
+//! cancelled unsent. [`RetryPolicy::never_sent`] recognises it by hyper's own error kind, so
+//! a call this program cancelled, or a `CANCELLED` a server sent, is not resent.
+//!
 //! ```no_run
 //! # async fn example(client: prosodia_proto::pb::emotion_client::EmotionClient<tonic::transport::Channel>,
 //! #                  request: prosodia_proto::pb::ClassifyRequest) -> Result<(), tonic::Status> {
@@ -79,11 +87,13 @@ impl RetryPolicy {
         Self { retries, ..Self::default() }
     }
 
-    /// Whether a call that ended with `status` may be sent again: `UNAVAILABLE`, or a proxy's
-    /// HTTP 502, 503 or 504 error page that tonic read as `INTERNAL` (see the module docs).
+    /// Whether a call that ended with `status` may be sent again: `UNAVAILABLE`, a proxy's
+    /// HTTP 502, 503 or 504 error page that tonic read as `INTERNAL`, or a call that was
+    /// [never sent](Self::never_sent) (see the module docs).
     pub fn is_retryable(status: &Status) -> bool {
         match status.code() {
             Code::Unavailable => true,
+            Code::Cancelled => Self::never_sent(status),
             Code::Internal => {
                 let m = status.message();
                 ["502", "503", "504"].iter().any(|code| {
@@ -92,6 +102,22 @@ impl RetryPolicy {
             }
             _ => false,
         }
+    }
+
+    /// Whether `status` is the `CANCELLED` that hyper gives a request it dropped unsent,
+    /// because its connection closed (or was not ready) before the request could go out.
+    pub fn never_sent(status: &Status) -> bool {
+        if status.code() != Code::Cancelled {
+            return false;
+        }
+        let mut source = std::error::Error::source(status);
+        while let Some(e) = source {
+            if e.downcast_ref::<hyper::Error>().is_some_and(hyper::Error::is_canceled) {
+                return true;
+            }
+            source = e.source();
+        }
+        false
     }
 
     /// The longest wait before retry `n` (1-based):
@@ -109,8 +135,8 @@ impl RetryPolicy {
         self.backoff_cap(n).mul_f64(unit)
     }
 
-    /// Runs `attempt` until it succeeds, fails with a status other than `UNAVAILABLE`, or has
-    /// been retried [`retries`](Self::retries) times; returns the last result.
+    /// Runs `attempt` until it succeeds, fails with a status that is not
+    /// [retryable](Self::is_retryable), or has been retried [`retries`](Self::retries) times; returns the last result.
     pub async fn call<T, F, Fut>(&self, attempt: F) -> Result<T, Status>
     where
         F: FnMut() -> Fut,
@@ -293,6 +319,53 @@ mod tests {
         let mut local = Status::internal("reset");
         local.set_source(std::sync::Arc::new(h2::Error::from(h2::Reason::INTERNAL_ERROR)));
         assert!(stream_cut_off(&local).is_none());
+    }
+
+    /// A request hyper could not send because its HTTP/2 connection had already closed, as
+    /// tonic reports it: retried. A `CANCELLED` without hyper's error behind it (a server's,
+    /// or this program's own) is not.
+    #[test]
+    fn a_call_cancelled_unsent_on_a_closed_connection_is_retried() {
+        use hyper_util::rt::{TokioExecutor, TokioIo};
+        let unsent = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime")
+            .block_on(async {
+                let (near, far) = tokio::io::duplex(1024);
+                let (mut sender, connection) =
+                    hyper::client::conn::http2::handshake::<_, _, String>(
+                        TokioExecutor::new(),
+                        TokioIo::new(near),
+                    )
+                    .await
+                    .expect("the preface fits the pipe");
+                // The peer goes away before answering: the connection ends, and the sender's
+                // next request cannot go out.
+                drop(far);
+                let _ = connection.await;
+                let request = hyper::Request::new(String::new());
+                sender.send_request(request).await.expect_err("sent on a closed connection")
+            });
+        assert!(unsent.is_canceled(), "hyper's error is not `canceled`: {unsent:?}");
+        let status = Status::from_error(Box::new(unsent));
+        assert_eq!(status.code(), Code::Cancelled, "{status:?}");
+        assert!(RetryPolicy::never_sent(&status));
+        assert!(RetryPolicy::is_retryable(&status));
+
+        let count = Cell::new(0);
+        let mut failures = vec![status];
+        let result = run(quick(2).call(|| {
+            count.set(count.get() + 1);
+            std::future::ready(failures.pop().map_or(Ok(()), Err))
+        }));
+        assert!(result.is_ok(), "{result:?}");
+        assert_eq!(count.get(), 2, "the unsent call was sent again");
+
+        assert!(!RetryPolicy::is_retryable(&Status::cancelled("operation was canceled")));
+        let mut local = Status::cancelled("the caller gave up");
+        local.set_source(std::sync::Arc::new(std::io::Error::other("gave up")));
+        assert!(!RetryPolicy::never_sent(&local));
     }
 
     #[test]
