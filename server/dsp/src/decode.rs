@@ -203,7 +203,21 @@ fn decode_unguarded(bytes: &[u8], limits: &DecodeLimits) -> Result<Audio> {
             // Catch lying headers with a precise message before symphonia sees them, and
             // learn the exact frame count so the output is allocated once.
             let info = wav::validate(bytes, limits)?;
-            let audio = container::decode(bytes, limits, "WAV", Some(info.frames))?;
+            let audio = match info.pcm {
+                // The common encodings are plain interleaved samples behind a header that was
+                // just checked: read them as raw PCM (same scaling, same checks, no copies
+                // through symphonia's buffers). `wav_pcm_reads_as_symphonia_does` holds the
+                // two paths to the same samples.
+                Some(encoding) => {
+                    let format = RawPcmFormat {
+                        encoding,
+                        sample_rate: info.sample_rate,
+                        channels: info.channels,
+                    };
+                    decode_raw(&bytes[info.data.clone()], &format, limits)?
+                }
+                None => container::decode(bytes, limits, "WAV", Some(info.frames))?,
+            };
             if audio.num_frames() as u64 != info.frames || audio.sample_rate != info.sample_rate {
                 return Err(Error::new(
                     ErrorKind::Malformed,
@@ -268,4 +282,112 @@ pub(crate) fn non_finite_error(frame: u64, channel: usize, channels: usize, valu
             "sample {index} (frame {frame}, channel {channel}) is {value}; audio samples must be finite"
         ),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    /// A WAV file: `fmt ` with `tag`, `channels`, `bits`, then `extra` chunks and `data`;
+    /// `data_size` overrides the data chunk's size field.
+    fn wav(tag: u16, channels: u16, bits: u16, data: &[u8], data_size: Option<u32>) -> Vec<u8> {
+        let rate = 16_000u32;
+        let block = channels * bits / 8;
+        let mut out = b"RIFF\0\0\0\0WAVEfmt ".to_vec();
+        out.extend(16u32.to_le_bytes());
+        out.extend(tag.to_le_bytes());
+        out.extend(channels.to_le_bytes());
+        out.extend(rate.to_le_bytes());
+        out.extend((rate * u32::from(block)).to_le_bytes());
+        out.extend(block.to_le_bytes());
+        out.extend(bits.to_le_bytes());
+        out.extend(b"JUNK\x03\0\0\0abc\0"); // an odd-sized chunk and its pad byte
+        out.extend(b"data");
+        out.extend(data_size.unwrap_or(data.len() as u32).to_le_bytes());
+        out.extend(data);
+        // A writer that cannot seek (ffmpeg to a pipe) leaves both sizes unknown.
+        let riff = if data_size == Some(u32::MAX) { u32::MAX } else { (out.len() - 8) as u32 };
+        out[4..8].copy_from_slice(&riff.to_le_bytes());
+        out
+    }
+
+    /// Both paths on `bytes`: the raw PCM reading `decode` takes, and symphonia's.
+    fn both(bytes: &[u8]) -> (Audio, Audio) {
+        let limits = DecodeLimits::default();
+        let info = wav::validate(bytes, &limits).unwrap();
+        assert!(info.pcm.is_some(), "not an encoding the fast path reads");
+        let fast = decode(bytes, &limits).unwrap();
+        let reference = container::decode(bytes, &limits, "WAV", Some(info.frames)).unwrap();
+        (fast, reference)
+    }
+
+    fn assert_same(fast: &Audio, reference: &Audio, what: &str) {
+        assert_eq!(fast.sample_rate, reference.sample_rate, "{what}: rate");
+        assert_eq!(fast.channels.len(), reference.channels.len(), "{what}: channels");
+        for (c, (a, b)) in fast.channels.iter().zip(&reference.channels).enumerate() {
+            assert_eq!(a.len(), b.len(), "{what}: channel {c} length");
+            let first = a.iter().zip(b).position(|(x, y)| x.to_bits() != y.to_bits());
+            assert_eq!(first, None, "{what}: channel {c} differs from symphonia");
+        }
+    }
+
+    #[test]
+    fn wav_pcm_reads_as_symphonia_does() {
+        // Every 16-bit value, in a mono and an interleaved stereo file.
+        let s16: Vec<u8> = (i16::MIN..=i16::MAX).flat_map(i16::to_le_bytes).collect();
+        let (fast, reference) = both(&wav(1, 1, 16, &s16, None));
+        assert_eq!(fast.num_frames(), 65_536);
+        assert_same(&fast, &reference, "s16 mono");
+        let (fast, reference) = both(&wav(1, 2, 16, &s16, None));
+        assert_eq!(fast.channels[0][0], -1.0);
+        assert_eq!(fast.channels[1][0], f32::from(i16::MIN + 1) / 32768.0);
+        assert_same(&fast, &reference, "s16 stereo");
+        // A trailing partial frame is dropped, and "size unknown" runs to the end of file.
+        let (fast, reference) = both(&wav(1, 2, 16, &s16[..4 * 100 + 3], Some(u32::MAX)));
+        assert_eq!(fast.num_frames(), 100);
+        assert_same(&fast, &reference, "s16 stereo, unknown size, partial frame");
+        // Float samples pass through bit for bit.
+        let f32s: Vec<u8> = (0..3000)
+            .map(|i| (i as f32 * 0.37).sin() * 1.5 - 0.2)
+            .chain([0.0, -0.0, f32::MIN_POSITIVE, 1e-40, f32::MAX])
+            .flat_map(f32::to_le_bytes)
+            .collect();
+        let (fast, reference) = both(&wav(3, 1, 32, &f32s, None));
+        assert_same(&fast, &reference, "f32 mono");
+        let (fast, reference) = both(&wav(3, 3, 32, &f32s[..4 * 3 * 1000], None));
+        assert_same(&fast, &reference, "f32, three channels");
+
+        // The shared fixtures in these encodings, when present.
+        let fixtures =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures");
+        let mut checked = 0;
+        for dir in ["tess", "ravdess", "formats"] {
+            let Ok(entries) = std::fs::read_dir(fixtures.join(dir)) else { continue };
+            for entry in entries {
+                let path = entry.unwrap().path();
+                let bytes = std::fs::read(&path).unwrap();
+                if sniff_format(&bytes) != Some("WAV") {
+                    continue;
+                }
+                let info = wav::validate(&bytes, &DecodeLimits::default()).unwrap();
+                if info.pcm.is_some() {
+                    let (fast, reference) = both(&bytes);
+                    assert_same(&fast, &reference, &path.display().to_string());
+                    checked += 1;
+                }
+            }
+        }
+        println!("{checked} fixture files decoded the same both ways");
+    }
+
+    #[test]
+    fn a_non_finite_float_in_a_wav_is_named() {
+        let data: Vec<u8> =
+            [0.5f32, -0.5, 0.25, f32::NAN].iter().flat_map(|v| v.to_le_bytes()).collect();
+        let error = decode(&wav(3, 2, 32, &data, None), &DecodeLimits::default()).unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::NonFiniteSamples);
+        assert!(error.to_string().contains("sample 3 (frame 1, channel 1) is NaN"), "{error}");
+    }
 }

@@ -188,11 +188,7 @@ impl RawPcmStream {
             out.resize_with(channels, Vec::new);
         }
         let before: Vec<usize> = out.iter().map(Vec::len).collect();
-        let result = self.push_with(chunk, |frame| {
-            for (dst, &s) in out.iter_mut().zip(frame) {
-                dst.push(s);
-            }
-        });
+        let result = self.push_with(chunk, &mut Planar(out));
         if result.is_err() {
             // All or nothing: drop what this chunk appended before the error.
             for (dst, len) in out.iter_mut().zip(before) {
@@ -206,10 +202,7 @@ impl RawPcmStream {
     /// mixdown librosa uses). Returns the number of frames appended.
     pub fn push_mono(&mut self, chunk: &[u8], out: &mut Vec<f32>) -> Result<usize> {
         let before = out.len();
-        let scale = 1.0 / f32::from(self.format.channels);
-        let result = self.push_with(chunk, |frame| {
-            out.push(if frame.len() == 1 { frame[0] } else { frame.iter().sum::<f32>() * scale });
-        });
+        let result = self.push_with(chunk, &mut Mono(out));
         if result.is_err() {
             out.truncate(before);
         }
@@ -241,18 +234,18 @@ impl RawPcmStream {
     }
 
     /// The shared decoding loop: checks the chunk, then calls `emit` once per whole frame.
-    fn push_with(&mut self, chunk: &[u8], mut emit: impl FnMut(&[f32])) -> Result<usize> {
+    fn push_with(&mut self, chunk: &[u8], sink: &mut dyn Sink) -> Result<usize> {
         if let Some(e) = &self.failed {
             return Err(e.clone());
         }
-        let result = self.push_checked(chunk, &mut emit);
+        let result = self.push_checked(chunk, sink);
         if let Err(e) = &result {
             self.failed = Some(e.clone());
         }
         result
     }
 
-    fn push_checked(&mut self, chunk: &[u8], emit: &mut dyn FnMut(&[f32])) -> Result<usize> {
+    fn push_checked(&mut self, chunk: &[u8], sink: &mut dyn Sink) -> Result<usize> {
         let fb = self.format.frame_bytes();
         let seen = self.bytes_seen.saturating_add(chunk.len() as u64);
         if seen > self.max_input_bytes as u64 {
@@ -311,34 +304,99 @@ impl RawPcmStream {
                 return Ok(0);
             }
             let carry = std::mem::take(&mut self.carry);
-            self.decode_frame(&carry, emit);
+            self.decode_frame(&carry, sink);
             self.carry = carry;
             self.carry.clear();
             emitted += 1;
         }
-        for frame in rest[..whole].chunks_exact(fb) {
-            self.decode_frame(frame, emit);
-            emitted += 1;
-        }
+        sink.frames(self.format.encoding, usize::from(self.format.channels), &rest[..whole]);
+        emitted += whole / fb;
         self.carry.extend_from_slice(&rest[whole..]);
         self.frames += emitted as u64;
         self.bytes_seen = seen;
         Ok(emitted)
     }
 
-    fn decode_frame(&mut self, bytes: &[u8], emit: &mut dyn FnMut(&[f32])) {
-        match self.format.encoding {
-            PcmEncoding::S16Le => {
-                for (dst, b) in self.frame.iter_mut().zip(bytes.chunks_exact(2)) {
-                    *dst = f32::from(i16::from_le_bytes([b[0], b[1]])) / 32768.0;
-                }
-            }
-            PcmEncoding::F32Le => {
-                for (dst, b) in self.frame.iter_mut().zip(bytes.chunks_exact(4)) {
-                    *dst = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
-                }
-            }
+    fn decode_frame(&mut self, bytes: &[u8], sink: &mut dyn Sink) {
+        let size = self.format.encoding.bytes_per_sample();
+        for (dst, b) in self.frame.iter_mut().zip(bytes.chunks_exact(size)) {
+            *dst = self.format.encoding.sample(b);
         }
-        emit(&self.frame);
+        sink.frame(&self.frame);
     }
+}
+
+impl PcmEncoding {
+    /// One sample from its little-endian bytes (exactly `bytes_per_sample` of them).
+    #[inline]
+    fn sample(self, b: &[u8]) -> f32 {
+        match (self, b) {
+            (PcmEncoding::S16Le, &[b0, b1]) => f32::from(i16::from_le_bytes([b0, b1])) / 32768.0,
+            (PcmEncoding::F32Le, &[b0, b1, b2, b3]) => f32::from_le_bytes([b0, b1, b2, b3]),
+            _ => 0.0,
+        }
+    }
+}
+
+/// Where decoded frames go. Whole runs of frames arrive as bytes, so each sink converts them
+/// in one tight loop per channel (this is the hot path of every raw and WAV decode); only a
+/// frame that was split across chunks arrives decoded.
+trait Sink {
+    /// One decoded frame, a sample per channel.
+    fn frame(&mut self, frame: &[f32]);
+    /// Whole interleaved frames, already validated.
+    fn frames(&mut self, encoding: PcmEncoding, channels: usize, bytes: &[u8]);
+}
+
+/// Appends to one buffer per channel.
+struct Planar<'a>(&'a mut Vec<Vec<f32>>);
+
+impl Sink for Planar<'_> {
+    fn frame(&mut self, frame: &[f32]) {
+        for (dst, &s) in self.0.iter_mut().zip(frame) {
+            dst.push(s);
+        }
+    }
+
+    fn frames(&mut self, encoding: PcmEncoding, channels: usize, bytes: &[u8]) {
+        let size = encoding.bytes_per_sample();
+        let frame_bytes = size * channels;
+        for (c, dst) in self.0.iter_mut().enumerate() {
+            let offset = c * size;
+            dst.extend(
+                bytes
+                    .chunks_exact(frame_bytes)
+                    .map(|frame| encoding.sample(&frame[offset..offset + size])),
+            );
+        }
+    }
+}
+
+/// Appends the mean of each frame's channels.
+struct Mono<'a>(&'a mut Vec<f32>);
+
+impl Sink for Mono<'_> {
+    fn frame(&mut self, frame: &[f32]) {
+        self.0.push(mean(frame));
+    }
+
+    fn frames(&mut self, encoding: PcmEncoding, channels: usize, bytes: &[u8]) {
+        let size = encoding.bytes_per_sample();
+        if channels == 1 {
+            self.0.extend(bytes.chunks_exact(size).map(|b| encoding.sample(b)));
+            return;
+        }
+        let mut frame = vec![0.0f32; channels];
+        for whole in bytes.chunks_exact(size * channels) {
+            for (dst, b) in frame.iter_mut().zip(whole.chunks_exact(size)) {
+                *dst = encoding.sample(b);
+            }
+            self.0.push(mean(&frame));
+        }
+    }
+}
+
+/// The channel mean of one frame, summed in channel order (as the mixdown does).
+fn mean(frame: &[f32]) -> f32 {
+    if frame.len() == 1 { frame[0] } else { frame.iter().sum::<f32>() * (1.0 / frame.len() as f32) }
 }

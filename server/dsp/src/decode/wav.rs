@@ -5,7 +5,7 @@
 //! chunk headers and the `fmt ` fields, checks each against the bytes actually present and the
 //! limits, and refuses with a message naming the numbers involved.
 
-use super::DecodeLimits;
+use super::{DecodeLimits, PcmEncoding};
 use crate::{Error, ErrorKind, Result};
 
 const WAVE_FORMAT_PCM: u16 = 0x0001;
@@ -15,12 +15,19 @@ const WAVE_FORMAT_MULAW: u16 = 0x0007;
 const WAVE_FORMAT_EXTENSIBLE: u16 = 0xFFFE;
 
 /// What the validated header says, with the data size already checked against the file.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct WavInfo {
     /// Samples per second.
     pub(crate) sample_rate: u32,
     /// Whole frames in the data chunk (a trailing partial frame is ignored, as decoders do).
     pub(crate) frames: u64,
+    /// Interleaved channels.
+    pub(crate) channels: u16,
+    /// The bytes of those whole frames within the file.
+    pub(crate) data: std::ops::Range<usize>,
+    /// The samples' encoding when it is one that raw PCM decoding reads directly (16-bit
+    /// integer or 32-bit float PCM); `None` for the encodings left to symphonia.
+    pub(crate) pcm: Option<PcmEncoding>,
 }
 
 fn malformed(message: String) -> Error {
@@ -117,7 +124,20 @@ pub(crate) fn validate(bytes: &[u8], limits: &DecodeLimits) -> Result<WavInfo> {
                     ));
                 }
                 limits.check_frames(frames, fmt.sample_rate, "WAV audio")?;
-                return Ok(WavInfo { sample_rate: fmt.sample_rate, frames });
+                let pcm = match (fmt.tag, fmt.bits) {
+                    (WAVE_FORMAT_PCM, 16) => Some(PcmEncoding::S16Le),
+                    (WAVE_FORMAT_IEEE_FLOAT, 32) => Some(PcmEncoding::F32Le),
+                    _ => None,
+                };
+                // frames * block <= data_len <= available: the range lies within the file.
+                let data = body..body + frames as usize * block;
+                return Ok(WavInfo {
+                    sample_rate: fmt.sample_rate,
+                    frames,
+                    channels: fmt.channels,
+                    data,
+                    pcm,
+                });
             }
             _ => {
                 if size as usize > available {
