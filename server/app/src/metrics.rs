@@ -7,6 +7,7 @@
 //! | `prosodia_requests_total` | counter | `rpc`, `code` | finished RPCs by method and gRPC code (`OK`, `INVALID_ARGUMENT`, …) |
 //! | `prosodia_requests_in_flight` | gauge | | RPCs started and not yet finished |
 //! | `prosodia_queue_duration_seconds` | histogram | | time a request waited for a worker |
+//! | `prosodia_worker_jobs_total` | counter | | jobs handed to the CPU worker pool (a Classify, a stream's ready windows, ...) |
 //! | `prosodia_stage_duration_seconds` | histogram | `stage` | CPU time per stage: `decode`, `extract`, `infer` |
 //! | `prosodia_batch_size` | histogram | `model` | inputs per inference call (1 per unary request until dynamic batching) |
 //! | `prosodia_active_streams` | gauge | | open StreamClassify streams |
@@ -107,6 +108,7 @@ pub struct Metrics {
     requests: Family<RequestLabels, Counter>,
     in_flight: Gauge,
     queue: Histogram,
+    worker_jobs: Counter,
     stages: HistogramFamily<StageLabels>,
     batch: HistogramFamily<ModelLabels>,
     active_streams: Gauge,
@@ -141,6 +143,8 @@ impl Metrics {
             "Time requests waited for a CPU worker",
             queue.clone(),
         );
+        let worker_jobs = Counter::default();
+        registry.register("worker_jobs", "Jobs handed to the CPU worker pool", worker_jobs.clone());
         let stages: HistogramFamily<StageLabels> =
             Family::new_with_constructor(latency_histogram as fn() -> Histogram);
         registry.register(
@@ -165,6 +169,7 @@ impl Metrics {
             requests,
             in_flight,
             queue,
+            worker_jobs,
             stages,
             batch,
             active_streams,
@@ -187,6 +192,11 @@ impl Metrics {
             rpc,
             done: false,
         }
+    }
+
+    /// The counter of jobs handed to the worker pool, for [`crate::work::Workers`] to count.
+    pub fn worker_jobs(&self) -> Counter {
+        self.worker_jobs.clone()
     }
 
     /// RPCs in flight now.

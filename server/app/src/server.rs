@@ -226,7 +226,8 @@ impl ServerBuilder {
         };
         let state = Arc::new(AppState {
             repo: repo.clone(),
-            workers: Workers::new(config.worker_count(), config.max_queued)?,
+            workers: Workers::new(config.worker_count(), config.max_queued)?
+                .counting(metrics.worker_jobs()),
             limits,
             default_model: config.default_model.clone(),
             health: health.clone(),

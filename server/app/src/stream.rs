@@ -1,11 +1,12 @@
 //! StreamClassify: classifying audio while it arrives.
 //!
 //! Each stream is one tokio task (spawned by [`start`]) that reads client messages and
-//! answers through a bounded channel. The task owns a [`Session`], the stream's whole state;
-//! for every audio message the session is moved onto the worker pool
-//! ([`crate::work::Workers`]), which parses the bytes, resamples, runs the voice-activity
-//! detector and classifies every window and utterance that became complete, and is then
-//! moved back. The async task itself only moves bytes and messages.
+//! answers through a bounded channel. The task owns a [`Session`], the stream's whole state.
+//! For each audio message the task itself parses the bytes, resamples and runs the
+//! voice-activity detector (microseconds for a 20 ms chunk); only when a window or an
+//! utterance became complete is the session moved onto the worker pool
+//! ([`crate::work::Workers`]), which classifies them, and then moved back. A real-time stream
+//! thus crosses threads once per window hop, not fifty times a second.
 //!
 //! **Audio.** Raw PCM (`s16le`/`f32le`, any rate and channel count the decoder accepts) is
 //! parsed incrementally by [`RawPcmStream`]: frames may be split across chunks, and a chunk
@@ -265,20 +266,30 @@ async fn serve(
                         }
                     }
                 }
-                let job = state.workers.run(move || {
-                    let mut s = session;
-                    let mut out = Vec::new();
-                    for chunk in &chunks {
-                        match s.push(chunk) {
-                            Ok(more) => out.extend(more),
-                            // What the earlier chunks produced is still sent.
-                            Err(e) => return Ok((s, out, Some(e))),
-                        }
+                let mut failed = None;
+                for chunk in &chunks {
+                    if let Err(e) = session.take(chunk) {
+                        failed = Some(e);
+                        break;
                     }
-                    Ok((s, out, None))
-                });
-                let (back, out, failed) = until_gone(tx, job).await??.0;
-                session = back;
+                }
+                let out = if session.has_work() {
+                    let job = state.workers.run(move || {
+                        let mut s = session;
+                        let (out, error) = s.run_ready();
+                        Ok((s, out, error))
+                    });
+                    let (back, out, error) = until_gone(tx, job).await??.0;
+                    session = back;
+                    // A failure classifying an earlier chunk comes before one parsing a later.
+                    failed = error.or(failed);
+                    out
+                } else {
+                    // Only windows without interim results: no model to run, no worker.
+                    let (out, error) = session.run_ready();
+                    failed = error.or(failed);
+                    out
+                };
                 send_all(tx, out).await?;
                 if let Some(e) = failed {
                     return Err(e.into());
@@ -626,6 +637,8 @@ pub(crate) struct Session {
     core: Option<Core>,
     /// Each utterance's duration in seconds and probabilities.
     utterances: Vec<(f64, Vec<f32>)>,
+    /// Windows and utterances that became ready, one group per chunk, not yet classified.
+    ready: Vec<Vec<(u64, Event)>>,
 }
 
 impl Session {
@@ -655,6 +668,7 @@ impl Session {
             max_audio_seconds: state.limits.max_duration_secs,
             core: None,
             utterances: Vec::new(),
+            ready: Vec::new(),
         };
         match &config.format {
             Some(pb::stream_config::Format::Raw(raw)) => {
@@ -686,8 +700,11 @@ impl Session {
         self.core.as_ref().map_or(0.0, |c| c.seconds(c.total()))
     }
 
-    /// Adds one chunk of bytes; returns the responses that became ready. Blocking.
-    fn push(&mut self, bytes: &[u8]) -> Result<Vec<pb::StreamClassifyResponse>> {
+    /// Adds one chunk of bytes: parses it and advances the resampler and the voice-activity
+    /// detector, queuing the windows and utterances that became ready for
+    /// [`run_ready`](Self::run_ready). Cheap (tens of microseconds for a 20 ms chunk), so the
+    /// stream's task calls it directly; only classification goes to the worker pool.
+    fn take(&mut self, bytes: &[u8]) -> Result<()> {
         match &mut self.input {
             Input::Encoded(buffer) => {
                 let len = buffer.len().saturating_add(bytes.len());
@@ -699,7 +716,7 @@ impl Session {
                     )));
                 }
                 buffer.extend_from_slice(bytes);
-                Ok(Vec::new())
+                Ok(())
             }
             Input::Raw(parser) => {
                 let parser = parser
@@ -707,9 +724,37 @@ impl Session {
                     .ok_or_else(|| Error::Internal("raw stream already finished".into()))?;
                 let mut mono = Vec::new();
                 parser.push_mono(bytes, &mut mono)?;
-                self.add(&mono)
+                let core = self
+                    .core
+                    .as_mut()
+                    .ok_or_else(|| Error::Internal("stream has no sample rate".into()))?;
+                let mut events = Vec::new();
+                core.push(&mono, &mut events)?;
+                self.ready.push(events);
+                Ok(())
             }
         }
+    }
+
+    /// Whether [`run_ready`](Self::run_ready) has a model to run: an utterance, or a window
+    /// when interim results are on. Otherwise it only forgets audio, which is cheap.
+    fn has_work(&self) -> bool {
+        self.ready.iter().flatten().any(|(_, e)| self.interim || !matches!(e, Event::Window(_)))
+    }
+
+    /// Classifies what [`take`](Self::take) queued, chunk by chunk in stream order. Blocking.
+    /// Returns the responses, and the error that stopped it, if any: the responses of the
+    /// chunks before the error are still sent.
+    fn run_ready(&mut self) -> (Vec<pb::StreamClassifyResponse>, Option<Error>) {
+        let mut out = Vec::new();
+        for events in std::mem::take(&mut self.ready) {
+            match self.run(events) {
+                Ok(more) => out.extend(more),
+                Err(e) => return (out, Some(e)),
+            }
+        }
+        self.discard();
+        (out, None)
     }
 
     /// Adds mono input-rate samples and analyses what became ready.
@@ -720,13 +765,19 @@ impl Session {
             .ok_or_else(|| Error::Internal("stream has no sample rate".into()))?;
         let mut events = Vec::new();
         core.push(mono, &mut events)?;
-        self.run(events)
+        let out = self.run(events)?;
+        self.discard();
+        Ok(out)
     }
 
     /// Half-close: decodes a buffered container, flushes, and returns the last utterance
     /// results and the summary. Blocking.
     fn finish(&mut self) -> Result<Vec<pb::StreamClassifyResponse>> {
-        let mut out = Vec::new();
+        // Normally empty: the stream's task runs what each message made ready.
+        let (mut out, error) = self.run_ready();
+        if let Some(e) = error {
+            return Err(e);
+        }
         match std::mem::replace(&mut self.input, Input::Raw(None)) {
             Input::Encoded(bytes) => {
                 let audio = decode(&bytes, &self.limits)?;
@@ -734,7 +785,7 @@ impl Session {
                 self.core = Some(self.core_for(audio.sample_rate)?);
                 let mono = mixdown(&audio);
                 drop(audio);
-                out = self.add(&mono)?;
+                out.extend(self.add(&mono)?);
             }
             Input::Raw(Some(parser)) => {
                 parser.finish()?;
@@ -799,11 +850,16 @@ impl Session {
                 }
             }
         }
+        Ok(out)
+    }
+
+    /// Forgets the audio that no later window or utterance needs. Only once every queued
+    /// event has run: the detector's state is already past all of them.
+    fn discard(&mut self) {
         let found = !self.utterances.is_empty();
         if let Some(core) = self.core.as_mut() {
             core.discard(found);
         }
-        Ok(out)
     }
 
     /// The StreamSummary: utterance probabilities weighted by utterance duration.

@@ -134,6 +134,8 @@ pub struct Workers {
     waiting: Arc<AtomicUsize>,
     max_queued: usize,
     tasks: mpsc::Sender<Task>,
+    /// Jobs handed to a worker (`prosodia_worker_jobs_total`).
+    jobs: prometheus_client::metrics::counter::Counter,
 }
 
 impl Workers {
@@ -155,7 +157,14 @@ impl Workers {
             waiting: Arc::new(AtomicUsize::new(0)),
             max_queued,
             tasks,
+            jobs: prometheus_client::metrics::counter::Counter::default(),
         })
+    }
+
+    /// Counts the jobs handed to a worker in `jobs` (the server passes its metric).
+    pub fn counting(mut self, jobs: prometheus_client::metrics::counter::Counter) -> Self {
+        self.jobs = jobs;
+        self
     }
 
     /// Runs `job` on a worker thread once a worker is free; returns its result and the time
@@ -208,6 +217,7 @@ impl Workers {
         self.tasks
             .send(task)
             .map_err(|_| Error::Internal("worker failed: the worker threads are gone".into()))?;
+        self.jobs.inc();
         let outcome = result
             .await
             .map_err(|_| Error::Internal("worker failed: the job was dropped".into()))?;

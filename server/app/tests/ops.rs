@@ -487,6 +487,77 @@ async fn open_streams_show_in_the_active_streams_gauge_until_they_end() {
     server.stop().await;
 }
 
+/// A stream sent at real-time pace hands work to the worker pool when a window is ready,
+/// not for every 20 ms chunk: parsing, resampling and voice activity run on the stream's own
+/// task. Before that, each chunk was a job (a thread hand-off 50 times a second per stream).
+#[tokio::test]
+async fn a_real_time_stream_runs_one_worker_job_per_window_not_per_chunk() {
+    use pb::stream_classify_request::Message;
+    use pb::stream_classify_response::Result as R;
+    let server = TestServer::start(0, |_| {}).await;
+    let mut client = server.emotion().await;
+    let audio = prosodia_dsp::decode::decode(
+        &read(&fixture("tess/OAF_back_angry.wav")),
+        &prosodia_dsp::decode::DecodeLimits::default(),
+    )
+    .unwrap();
+    let rate = audio.sample_rate;
+    let bytes: Vec<u8> = audio.channels[0]
+        .iter()
+        .flat_map(|&s| ((s * 32768.0).round().clamp(-32768.0, 32767.0) as i16).to_le_bytes())
+        .collect();
+    let chunk_bytes = 2 * (rate as usize / 50);
+    let before = sample(&server.scrape().await, "prosodia_worker_jobs_total").unwrap();
+
+    let (tx, rx) = tokio::sync::mpsc::channel::<pb::StreamClassifyRequest>(4);
+    let config = pb::StreamConfig {
+        format: Some(pb::stream_config::Format::Raw(pb::RawFormat {
+            encoding: pb::PcmEncoding::S16le.into(),
+            sample_rate: rate,
+            channels: 1,
+        })),
+        interim_results: true,
+        window_seconds: 1.0,
+        hop_seconds: 0.25,
+        ..Default::default()
+    };
+    tx.send(pb::StreamClassifyRequest { message: Some(Message::Config(config)) }).await.unwrap();
+    let mut responses = client
+        .stream_classify(tokio_stream::wrappers::ReceiverStream::new(rx))
+        .await
+        .unwrap()
+        .into_inner();
+    let chunks = bytes.chunks(chunk_bytes).count();
+    let sender = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(20));
+        for chunk in bytes.chunks(chunk_bytes) {
+            tick.tick().await;
+            let message = Message::Audio(chunk.to_vec());
+            tx.send(pb::StreamClassifyRequest { message: Some(message) }).await.unwrap();
+        }
+    });
+    let (mut windows, mut utterances) = (0, 0);
+    while let Some(m) = responses.message().await.unwrap() {
+        match m.result.unwrap() {
+            R::Window(_) => windows += 1,
+            R::Utterance(_) => utterances += 1,
+            R::Summary(_) => {}
+        }
+    }
+    sender.await.unwrap();
+    let jobs = sample(&server.scrape().await, "prosodia_worker_jobs_total").unwrap() - before;
+    println!("{chunks} chunks, {windows} windows, {utterances} utterances: {jobs} worker jobs");
+    assert!(windows >= 2, "the clip gives several windows: {windows}");
+    // One job per chunk that completed a window (at most one per window), one at the end.
+    assert!(jobs >= 1.0, "nothing ran on the worker pool");
+    assert!(
+        jobs <= f64::from(windows + 1),
+        "{jobs} worker jobs for {windows} windows and {chunks} chunks"
+    );
+    drop(client);
+    server.stop().await;
+}
+
 /// Logs that go to a file or a collector (stderr not a terminal) are plain text: no colour
 /// escape codes for a log pipeline to store or choke on.
 #[test]
