@@ -19,6 +19,8 @@
 #   WORKERS      prosodia-server --workers and the Python pool size (default: nproc)
 #   RUST_PORT, PY_PORT   listen ports (default 50071, 50072)
 #   SKIP_PYTHON=1        measure prosodia-server only
+#   SERVER_BIN   a prosodia-server binary to measure instead of this checkout's release
+#                build (e.g. an older build, to compare before and after a change)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -41,7 +43,7 @@ log() { echo "run-load: $*" >&2; }
 
 log "building release binaries"
 cargo build --release -p prosodia-server -p prosodia-load >&2
-server_bin="$CARGO_TARGET_DIR/release/prosodia-server"
+server_bin="${SERVER_BIN:-$CARGO_TARGET_DIR/release/prosodia-server}"
 load_bin="$CARGO_TARGET_DIR/release/prosodia-load"
 
 pids=()
