@@ -318,6 +318,7 @@ impl ServerBuilder {
                 .map_err(|e| Error::Config(format!("tls_cert / tls_key: {e}")))?;
         }
         let grpc = builder
+            .max_frame_size(HTTP2_MAX_FRAME_BYTES)
             .timeout(config.request_timeout())
             .layer(RpcLayer::new(metrics.clone()))
             .add_routes(routes.clone())
@@ -411,6 +412,11 @@ fn tls_config(config: &Config) -> Result<Option<ServerTlsConfig>> {
         None => tls,
     }))
 }
+
+/// The largest HTTP/2 frame clients may send. HTTP/2's default, 16 KiB, splits a 3 s WAV
+/// (375 KB) into 24 DATA frames, each read, checked and appended separately; 256 KiB makes
+/// it two. Memory stays bounded by the flow-control windows, not by this.
+const HTTP2_MAX_FRAME_BYTES: u32 = 256 * 1024;
 
 /// Loads the newest version of every model in the repository; failures are logged and leave
 /// that model NOT_SERVING, they do not stop the server.
