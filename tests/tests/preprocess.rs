@@ -10,8 +10,8 @@ use std::time::Instant;
 
 use prosodia_dsp::config::{NoiseReduction, Normalize, Preprocess};
 use prosodia_dsp::preprocess::{
-    Preprocessor, Resampler, StreamResampler, mixdown, mixdown_into, peak_normalize, preprocess,
-    reduce_noise, resample, resampled_len, trim, trim_interval,
+    Preprocessor, Resampler, StreamResampler, mixdown, mixdown_into, peak_abs, peak_normalize,
+    preprocess, reduce_noise, resample, resampled_len, trim, trim_interval,
 };
 use prosodia_dsp::{Audio, ErrorKind};
 use prosodia_tests::{fixture, load_pcm16_mono, read, references};
@@ -469,6 +469,29 @@ fn peak_normalize_scales_to_one() {
     let mut one = [-0.25f32];
     peak_normalize(&mut one);
     assert_eq!(one, [-1.0]);
+}
+
+#[test]
+fn peak_abs_is_the_largest_magnitude_wherever_it_lies() {
+    // Every length around the lane width, the peak at every position, either sign; NaN
+    // samples are ignored and the empty input's peak is 0.
+    for len in 0..40usize {
+        for at in 0..len {
+            for sign in [1.0f32, -1.0] {
+                let mut y: Vec<f32> =
+                    (0..len).map(|i| ((i * 7 % 11) as f32 - 5.0) * 0.01).collect();
+                y[at] = 0.9 * sign;
+                if len > 1 {
+                    y[(at + 1) % len] = f32::NAN;
+                }
+                assert_eq!(peak_abs(&y), 0.9, "{len} samples, peak at {at}");
+            }
+        }
+    }
+    assert_eq!(peak_abs(&[]), 0.0);
+    let fixture_audio = load_pcm16_mono(&fixture("tess/OAF_back_angry.wav")).0;
+    let sequential = fixture_audio.iter().fold(0.0f32, |m, &v| m.max(v.abs()));
+    assert_eq!(peak_abs(&fixture_audio), sequential);
 }
 
 // ---------------------------------------------------------------- noise reduction

@@ -109,30 +109,82 @@ pub fn zero_crossing_rate_into(
     }
     let n = centered_frame_count(y.len(), frame_length, hop_length);
     let pad = frame_length / 2;
-    let negative = |i: isize| -> bool {
-        // Edge padding: indices outside the signal repeat the first or last sample.
-        let idx = i.clamp(0, y.len() as isize - 1) as usize;
-        let v = y[idx];
-        v.abs() > 1e-10 && v < 0.0
-    };
-    // crossing[i] = sign(x[i]) != sign(x[i-1]) on the padded signal; prefix-count them.
-    let padded_len = y.len() + 2 * pad;
-    let mut prefix = Vec::with_capacity(padded_len + 1);
-    prefix.push(0u32);
+    // Edge padding repeats the first and last samples, so sign changes happen only between
+    // samples of the signal itself: at position i (between y[i-1] and y[i]) for i in 1..len.
+    // crossings[i] counts those at positions 1..=i. A sample is negative when below -1e-10
+    // (|x| <= 1e-10 counts as zero, and zero as positive).
+    let mut crossings = Vec::with_capacity(y.len());
     let mut count = 0u32;
-    let mut prev = negative(-(pad as isize));
-    for p in 0..padded_len {
-        let cur = negative(p as isize - pad as isize);
-        if p > 0 && cur != prev {
-            count += 1;
-        }
-        prev = cur;
-        prefix.push(count);
+    let mut previous = y[0] < -1e-10;
+    for &v in y {
+        let negative = v < -1e-10;
+        count += u32::from(negative != previous);
+        previous = negative;
+        crossings.push(count);
     }
+    let last = y.len() as isize - 1;
     for t in 0..n {
-        let start = t * hop_length;
-        // Within a frame the first sample has no predecessor, so count pairs (start, start+1..).
-        let crossings = prefix[start + frame_length] - prefix[start + 1];
-        out.push(crossings as f32 / frame_length as f32);
+        // The frame starts at padded index t·hop, i.e. signal index t·hop - pad; its first
+        // sample has no predecessor inside the frame, so positions start+1 ..= start+len-1.
+        let start = (t * hop_length) as isize - pad as isize;
+        let first = (start + 1).max(1);
+        let end = (start + frame_length as isize - 1).min(last);
+        let inside =
+            if end >= first { crossings[end as usize] - crossings[first as usize - 1] } else { 0 };
+        out.push(inside as f32 / frame_length as f32);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// librosa's definition spelled out: edge-pad, cut frames, count sign changes in each.
+    fn zero_crossing_rate_by_definition(y: &[f32], frame: usize, hop: usize) -> Vec<f32> {
+        let pad = frame / 2;
+        let last = y.len() as isize - 1;
+        let padded: Vec<f32> = (0..y.len() + 2 * pad)
+            .map(|p| y[(p as isize - pad as isize).clamp(0, last) as usize])
+            .collect();
+        let negative = |v: f32| v.abs() > 1e-10 && v < 0.0;
+        (0..centered_frame_count(y.len(), frame, hop))
+            .map(|t| {
+                let f = &padded[t * hop..t * hop + frame];
+                let changes = f.windows(2).filter(|w| negative(w[0]) != negative(w[1])).count();
+                changes as f32 / frame as f32
+            })
+            .collect()
+    }
+
+    #[test]
+    fn zero_crossing_rate_follows_the_definition() {
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for len in [1usize, 2, 3, 100, 511, 512, 513, 2047, 2048, 5000] {
+            // Runs of one sign, with exact zeros, tiny values either side of the 1e-10 cut,
+            // and -0.0 among them.
+            let y: Vec<f32> = (0..len)
+                .map(|_| match next() % 8 {
+                    0 => 0.0,
+                    1 => -0.0,
+                    2 => -1e-11,
+                    3 => -2e-10,
+                    4 | 5 => 0.5,
+                    _ => -0.25,
+                })
+                .collect();
+            for (frame, hop) in [(2048, 512), (512, 128), (400, 160), (7, 3), (1, 1), (2, 5)] {
+                assert_eq!(
+                    zero_crossing_rate(&y, frame, hop),
+                    zero_crossing_rate_by_definition(&y, frame, hop),
+                    "{len} samples, frame {frame}, hop {hop}"
+                );
+            }
+        }
     }
 }

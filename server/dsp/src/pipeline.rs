@@ -13,7 +13,7 @@ use crate::config::FeatureConfig;
 use crate::config::{FrameFeature, FrameNorm};
 use crate::error::{Error, ErrorKind, Result};
 use crate::praat::{self, VoiceReport};
-use crate::preprocess::Preprocessor;
+use crate::preprocess::{Preprocessor, peak_abs};
 use crate::spectral::{SpectralAnalyzer, SpectralFeatures};
 use crate::utterance::{self, UtteranceFeatures};
 use crate::{Audio, Matrix};
@@ -89,7 +89,7 @@ impl Extractor {
 
     /// Refuses silent clips, then preprocesses and refuses clips left too short.
     pub fn preprocess(&mut self, audio: &Audio) -> Result<(Vec<f32>, u32)> {
-        let peak = audio.channels.iter().flatten().fold(0.0f32, |m, &s| m.max(s.abs()));
+        let peak = audio.channels.iter().map(|c| peak_abs(c)).fold(0.0, f32::max);
         let peak_dbfs = 20.0 * f64::from(peak).max(1e-12).log10();
         if peak_dbfs < self.guards.silence_peak_dbfs {
             return Err(Error::new(

@@ -30,6 +30,7 @@
 //! pseudocode with librosa and Parselmouth.
 
 use crate::Matrix;
+use crate::preprocess::peak_abs;
 
 /// Number of utterance features.
 pub const COUNT: usize = 46;
@@ -170,7 +171,7 @@ pub fn summarize(inputs: &Inputs<'_>) -> UtteranceFeatures {
     v[1] = sr;
     let (mean_abs, _) = mean_std(y.iter().map(|&s| f64::from(s.abs())));
     v[2] = mean_abs;
-    v[3] = y.iter().fold(0.0f32, |m, &s| m.max(s.abs())).into();
+    v[3] = peak_abs(y).into();
     (v[4], v[5]) = mean_std_f32(inputs.rms);
     v[6] = mean_std(inputs.rms.iter().map(|&r| 20.0 * (f64::from(r) + 1e-10).log10())).0;
     v[7] = f64::from(inputs.tempo_bpm);
