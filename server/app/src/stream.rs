@@ -285,7 +285,7 @@ async fn serve(
                     failed = error.or(failed);
                     out
                 } else {
-                    // Only windows without interim results: no model to run, no worker.
+                    // Nothing to classify (no event, or windows without interim results).
                     let (out, error) = session.run_ready();
                     failed = error.or(failed);
                     out
