@@ -233,7 +233,7 @@ impl RawPcmStream {
         Ok(self.frames)
     }
 
-    /// The shared decoding loop: checks the chunk, then calls `emit` once per whole frame.
+    /// The shared decoding loop: checks the chunk, then hands its whole frames to `sink`.
     fn push_with(&mut self, chunk: &[u8], sink: &mut dyn Sink) -> Result<usize> {
         if let Some(e) = &self.failed {
             return Err(e.clone());
