@@ -62,6 +62,18 @@ async function charts(page) {
   );
 }
 
+/**
+ * Chooses `file` in the page's file input. The status is first marked `pending` (a state the
+ * page never sets), so that `settle` waits for this file's outcome: without it, a check that
+ * ran before the page had switched to `busy` saw the previous file's `done` and went on.
+ */
+async function choose(page, file) {
+  await page.evaluate(() => {
+    document.getElementById("status").dataset.state = "pending";
+  });
+  await page.locator("#file").setInputFiles(file);
+}
+
 /** Waits for the page to finish (done or error) and returns the state. */
 async function settle(page) {
   await page.waitForFunction(
@@ -100,7 +112,7 @@ try {
   check((await page.locator("#status").getAttribute("data-state")) === "idle", "the page starts idle");
 
   // A good file: the label, the bars, the three charts.
-  await page.locator("#file").setInputFiles(fixture);
+  await choose(page, fixture);
   const state = await settle(page);
   const errorText = await page.locator("#error").textContent();
   check(state === "done", `the page shows a result for ${fixture} (state ${state}; error: ${errorText})`);
@@ -124,7 +136,7 @@ try {
   }
 
   // A bad file: the server's status is shown, the old result is hidden.
-  await page.locator("#file").setInputFiles(bad);
+  await choose(page, bad);
   const badState = await settle(page);
   check(badState === "error", `the page reports an error for ${bad} (state ${badState})`);
   const message = (await page.locator("#error").textContent()).trim();
