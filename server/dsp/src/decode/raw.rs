@@ -328,11 +328,10 @@ impl RawPcmStream {
 
 impl PcmEncoding {
     /// One sample from its little-endian bytes (exactly `bytes_per_sample` of them).
-    #[inline]
     fn sample(self, b: &[u8]) -> f32 {
         match (self, b) {
-            (PcmEncoding::S16Le, &[b0, b1]) => f32::from(i16::from_le_bytes([b0, b1])) / 32768.0,
-            (PcmEncoding::F32Le, &[b0, b1, b2, b3]) => f32::from_le_bytes([b0, b1, b2, b3]),
+            (PcmEncoding::S16Le, &[b0, b1]) => s16_sample([b0, b1]),
+            (PcmEncoding::F32Le, &[b0, b1, b2, b3]) => f32_sample([b0, b1, b2, b3]),
             _ => 0.0,
         }
     }
@@ -359,15 +358,9 @@ impl Sink for Planar<'_> {
     }
 
     fn frames(&mut self, encoding: PcmEncoding, channels: usize, bytes: &[u8]) {
-        let size = encoding.bytes_per_sample();
-        let frame_bytes = size * channels;
-        for (c, dst) in self.0.iter_mut().enumerate() {
-            let offset = c * size;
-            dst.extend(
-                bytes
-                    .chunks_exact(frame_bytes)
-                    .map(|frame| encoding.sample(&frame[offset..offset + size])),
-            );
+        match encoding {
+            PcmEncoding::S16Le => deinterleave(self.0, channels, bytes.as_chunks().0, s16_sample),
+            PcmEncoding::F32Le => deinterleave(self.0, channels, bytes.as_chunks().0, f32_sample),
         }
     }
 }
@@ -381,18 +374,57 @@ impl Sink for Mono<'_> {
     }
 
     fn frames(&mut self, encoding: PcmEncoding, channels: usize, bytes: &[u8]) {
-        let size = encoding.bytes_per_sample();
-        if channels == 1 {
-            self.0.extend(bytes.chunks_exact(size).map(|b| encoding.sample(b)));
-            return;
+        match encoding {
+            PcmEncoding::S16Le => mix(self.0, channels, bytes.as_chunks().0, s16_sample),
+            PcmEncoding::F32Le => mix(self.0, channels, bytes.as_chunks().0, f32_sample),
         }
-        let mut frame = vec![0.0f32; channels];
-        for whole in bytes.chunks_exact(size * channels) {
-            for (dst, b) in frame.iter_mut().zip(whole.chunks_exact(size)) {
-                *dst = encoding.sample(b);
-            }
-            self.0.push(mean(&frame));
+    }
+}
+
+fn s16_sample(b: [u8; 2]) -> f32 {
+    f32::from(i16::from_le_bytes(b)) / 32768.0
+}
+
+fn f32_sample(b: [u8; 4]) -> f32 {
+    f32::from_le_bytes(b)
+}
+
+/// Interleaved `samples` into one buffer per channel. One loop per encoding and channel, over
+/// fixed-size arrays, so the compiler vectorises the common mono case.
+fn deinterleave<const N: usize>(
+    out: &mut [Vec<f32>],
+    channels: usize,
+    samples: &[[u8; N]],
+    sample: impl Fn([u8; N]) -> f32,
+) {
+    if channels == 1 {
+        if let Some(dst) = out.first_mut() {
+            dst.extend(samples.iter().map(|&b| sample(b)));
         }
+        return;
+    }
+    for (c, dst) in out.iter_mut().enumerate().take(channels) {
+        dst.extend(samples.chunks_exact(channels).map(|frame| sample(frame[c])));
+    }
+}
+
+/// Interleaved `samples` mixed down to their per-frame channel mean.
+fn mix<const N: usize>(
+    out: &mut Vec<f32>,
+    channels: usize,
+    samples: &[[u8; N]],
+    sample: impl Fn([u8; N]) -> f32,
+) {
+    if channels == 1 {
+        out.extend(samples.iter().map(|&b| sample(b)));
+        return;
+    }
+    let mut frame = vec![0.0f32; channels];
+    for whole in samples.chunks_exact(channels) {
+        for (dst, &b) in frame.iter_mut().zip(whole) {
+            *dst = sample(b);
+        }
+        out.push(mean(&frame));
     }
 }
 
