@@ -110,14 +110,8 @@ impl RetryPolicy {
         if status.code() != Code::Cancelled {
             return false;
         }
-        let mut source = std::error::Error::source(status);
-        while let Some(e) = source {
-            if e.downcast_ref::<hyper::Error>().is_some_and(hyper::Error::is_canceled) {
-                return true;
-            }
-            source = e.source();
-        }
-        false
+        causes(status)
+            .any(|e| e.downcast_ref::<hyper::Error>().is_some_and(hyper::Error::is_canceled))
     }
 
     /// The longest wait before retry `n` (1-based):
@@ -181,22 +175,22 @@ pub fn stream_cut_off(status: &Status) -> Option<Status> {
     if !matches!(status.code(), Code::Internal | Code::Unknown | Code::Cancelled) {
         return None;
     }
-    let mut source = std::error::Error::source(status);
-    while let Some(e) = source {
-        let lost = match e.downcast_ref::<h2::Error>() {
-            Some(h2) => h2.is_remote() && (h2.is_reset() || h2.is_go_away()) || h2.is_io(),
-            None => e.is::<std::io::Error>(),
-        };
-        if lost {
-            return Some(Status::unavailable(format!(
-                "the stream was cut off without a gRPC status ({}): its server, or a proxy's \
-                 connection to it, went away; streams are not resent",
-                status.message()
-            )));
-        }
-        source = e.source();
-    }
-    None
+    let lost = causes(status).any(|e| match e.downcast_ref::<h2::Error>() {
+        Some(h2) => h2.is_remote() && (h2.is_reset() || h2.is_go_away()) || h2.is_io(),
+        None => e.is::<std::io::Error>(),
+    });
+    lost.then(|| {
+        Status::unavailable(format!(
+            "the stream was cut off without a gRPC status ({}): its server, or a proxy's \
+             connection to it, went away; streams are not resent",
+            status.message()
+        ))
+    })
+}
+
+/// The errors behind `status`: its source, that error's source, and so on.
+fn causes(status: &Status) -> impl Iterator<Item = &(dyn std::error::Error + 'static)> {
+    std::iter::successors(std::error::Error::source(status), |e| e.source())
 }
 
 /// A random number from the standard library's per-process randomly keyed hasher (each

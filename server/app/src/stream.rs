@@ -273,7 +273,7 @@ async fn serve(
                         break;
                     }
                 }
-                let out = if session.has_work() {
+                let (out, error) = if session.has_work() {
                     let job = state.workers.run(move || {
                         let mut s = session;
                         let (out, error) = s.run_ready();
@@ -281,15 +281,13 @@ async fn serve(
                     });
                     let (back, out, error) = until_gone(tx, job).await??.0;
                     session = back;
-                    // A failure classifying an earlier chunk comes before one parsing a later.
-                    failed = error.or(failed);
-                    out
+                    (out, error)
                 } else {
                     // Nothing to classify (no event, or windows without interim results).
-                    let (out, error) = session.run_ready();
-                    failed = error.or(failed);
-                    out
+                    session.run_ready()
                 };
+                // A failure classifying an earlier chunk comes before one parsing a later.
+                failed = error.or(failed);
                 send_all(tx, out).await?;
                 if let Some(e) = failed {
                     return Err(e.into());
