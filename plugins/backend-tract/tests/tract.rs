@@ -67,6 +67,26 @@ fn lstm_batched_equals_unbatched() -> Result<()> {
 }
 
 #[test]
+fn a_reused_model_answers_as_a_fresh_one_does() -> Result<()> {
+    // Nothing from one call (an LSTM's hidden state, a resolved shape) may reach the next:
+    // each answer must be bit-identical to that of a model loaded just for it, whatever ran
+    // before and whatever the batch's shape. (Reusing tract's run states between calls would
+    // break this: an LSTM scan keeps the batch size it resolved, and the next batch of
+    // another size fails with "Clashing resolution".)
+    for arch in [Arch::ConvLstm, Arch::Conv] {
+        let reused = model(arch)?;
+        let batches: [&[usize]; 6] = [&[17], &[3, 9], &[17], &[1], &[12, 12, 5], &[17]];
+        for lengths in batches {
+            let (features, t, lens) = pad(&items(lengths, lengths[0] as u64));
+            let fresh = model(arch)?.run(&features, lengths.len(), t, F, &lens)?;
+            let again = reused.run(&features, lengths.len(), t, F, &lens)?;
+            assert_eq!(again, fresh, "{arch:?} lengths {lengths:?}");
+        }
+    }
+    Ok(())
+}
+
+#[test]
 fn padding_content_is_ignored() -> Result<()> {
     let backend = model(Arch::ConvLstm)?;
     let items = items(&[4, 10], 3);
