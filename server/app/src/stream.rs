@@ -722,16 +722,23 @@ impl Session {
                     .ok_or_else(|| Error::Internal("raw stream already finished".into()))?;
                 let mut mono = Vec::new();
                 parser.push_mono(bytes, &mut mono)?;
-                let core = self
-                    .core
-                    .as_mut()
-                    .ok_or_else(|| Error::Internal("stream has no sample rate".into()))?;
-                let mut events = Vec::new();
-                core.push(&mono, &mut events)?;
-                self.ready.push(events);
-                Ok(())
+                self.queue(&mono)
             }
         }
+    }
+
+    /// Advances the resampler and the voice-activity detector over mono input-rate samples,
+    /// queuing the windows and utterances that became ready.
+    fn queue(&mut self, mono: &[f32]) -> Result<()> {
+        let mut events = Vec::new();
+        self.core_mut()?.push(mono, &mut events)?;
+        self.ready.push(events);
+        Ok(())
+    }
+
+    /// The analysis state, which exists once the stream's sample rate is known.
+    fn core_mut(&mut self) -> Result<&mut Core> {
+        self.core.as_mut().ok_or_else(|| Error::Internal("stream has no sample rate".into()))
     }
 
     /// Whether [`run_ready`](Self::run_ready) has a model to run: an utterance, or a window
@@ -755,27 +762,19 @@ impl Session {
         (out, None)
     }
 
-    /// Adds mono input-rate samples and analyses what became ready.
-    fn add(&mut self, mono: &[f32]) -> Result<Vec<pb::StreamClassifyResponse>> {
-        let core = self
-            .core
-            .as_mut()
-            .ok_or_else(|| Error::Internal("stream has no sample rate".into()))?;
-        let mut events = Vec::new();
-        core.push(mono, &mut events)?;
-        let out = self.run(events)?;
-        self.discard();
-        Ok(out)
+    /// [`run_ready`](Self::run_ready) where no partial result is sent: any error fails all.
+    fn run_queued(&mut self) -> Result<Vec<pb::StreamClassifyResponse>> {
+        match self.run_ready() {
+            (out, None) => Ok(out),
+            (_, Some(e)) => Err(e),
+        }
     }
 
     /// Half-close: decodes a buffered container, flushes, and returns the last utterance
     /// results and the summary. Blocking.
     fn finish(&mut self) -> Result<Vec<pb::StreamClassifyResponse>> {
         // Normally empty: the stream's task runs what each message made ready.
-        let (mut out, error) = self.run_ready();
-        if let Some(e) = error {
-            return Err(e);
-        }
+        let mut out = self.run_queued()?;
         match std::mem::replace(&mut self.input, Input::Raw(None)) {
             Input::Encoded(bytes) => {
                 let audio = decode(&bytes, &self.limits)?;
@@ -783,19 +782,16 @@ impl Session {
                 self.core = Some(self.core_for(audio.sample_rate)?);
                 let mono = mixdown(&audio);
                 drop(audio);
-                out.extend(self.add(&mono)?);
+                self.queue(&mono)?;
+                out.extend(self.run_queued()?);
             }
             Input::Raw(Some(parser)) => {
                 parser.finish()?;
             }
             Input::Raw(None) => return Err(Error::Internal("stream finished twice".into())),
         }
-        let core = self
-            .core
-            .as_mut()
-            .ok_or_else(|| Error::Internal("stream has no sample rate".into()))?;
         let mut events = Vec::new();
-        core.finish(&mut events)?;
+        self.core_mut()?.finish(&mut events)?;
         out.extend(self.run(events)?);
         let whole_stream = self.utterances.is_empty()
             && self.core.as_ref().is_some_and(|c| c.total() <= c.fallback_max);
