@@ -17,6 +17,7 @@ use prosodia_trainer::features::default_cache_root;
 use prosodia_trainer::labels::{Extra, LabelMap};
 use prosodia_trainer::model::Arch;
 use prosodia_trainer::run::{self, SplitKind, TrainOptions};
+use prosodia_trainer::split::FoldValidation;
 use prosodia_trainer::train::TrainConfig;
 
 #[derive(Parser)]
@@ -140,6 +141,11 @@ struct TrainArgs {
     /// K-fold cross-validation by speaker (with --split speaker).
     #[arg(long)]
     folds: Option<usize>,
+    /// With --folds: the share of the speakers outside each test fold that validates (early
+    /// stopping), the rest training; `next` validates with the next fold instead, training on
+    /// k - 2 folds (the protocol before this option).
+    #[arg(long, default_value = "0.15", value_parser = parse_fold_validation)]
+    fold_validation: FoldValidation,
     /// Seed for the split, initialisation, dropout and batch order.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -206,6 +212,16 @@ fn feature_config(spec: &str) -> anyhow::Result<FeatureConfig> {
     FeatureConfig::from_toml(&text).with_context(|| format!("--features {spec}"))
 }
 
+fn parse_fold_validation(s: &str) -> Result<FoldValidation, String> {
+    if s == "next" {
+        return Ok(FoldValidation::NextFold);
+    }
+    match s.parse::<f64>() {
+        Ok(share) if share > 0.0 && share < 1.0 => Ok(FoldValidation::Share(share)),
+        _ => Err(format!("expected `next` or a share between 0 and 1, got `{s}`")),
+    }
+}
+
 fn log(line: &str) {
     eprintln!("{line}");
 }
@@ -221,6 +237,7 @@ fn train(args: TrainArgs) -> anyhow::Result<()> {
             SplitArg::Speaker => SplitKind::Speaker,
         },
         folds: args.folds,
+        fold_validation: args.fold_validation,
         train: TrainConfig {
             arch: match args.arch {
                 ArchArg::CnnLstm => Arch::CnnLstm,

@@ -15,7 +15,7 @@ use crate::features::FeatureCache;
 use crate::labels::LabelMap;
 use crate::model::Arch;
 use crate::model::cnn_lstm::MIN_FRAMES;
-use crate::split::{self, Fractions, Split};
+use crate::split::{self, FoldValidation, Fractions, Split};
 use crate::train::{self, EpochLog, Examples, TrainConfig};
 
 /// How to split.
@@ -43,6 +43,8 @@ pub struct TrainOptions {
     pub split: SplitKind,
     /// K-fold by speaker instead of one split (requires `split = Speaker`).
     pub folds: Option<usize>,
+    /// Where each fold's validation speakers come from.
+    pub fold_validation: FoldValidation,
     /// Hyper-parameters (its seed also seeds the split).
     pub train: TrainConfig,
     /// Output directory, `models/<name>/<version>`.
@@ -271,7 +273,7 @@ pub fn train(opts: &TrainOptions, log: &mut dyn FnMut(&str)) -> Result<TrainOutc
                     "--folds needs --split speaker",
                 ));
             }
-            let folds = split::speaker_folds(&ds.clips, k, seed)?;
+            let folds = split::speaker_folds(&ds.clips, k, opts.fold_validation, seed)?;
             let (mut truth, mut pred, mut idx, mut dirs, mut per_fold) =
                 (vec![], vec![], vec![], vec![], vec![]);
             for (i, split) in folds.iter().enumerate() {
@@ -292,7 +294,7 @@ pub fn train(opts: &TrainOptions, log: &mut dyn FnMut(&str)) -> Result<TrainOutc
             }
             let (corpus, speaker) = groups(&ds.clips, &idx);
             let mut report = Report::compute(&truth, &pred, &corpus, &speaker)?;
-            report.meta = serde_json::json!({"cross_validation": k, "seed": seed, "arch": opts.train.arch.name(),
+            report.meta = serde_json::json!({"cross_validation": k, "fold_validation": format!("{:?}", opts.fold_validation), "seed": seed, "arch": opts.train.arch.name(),
                 "features": opts.features.name, "folds": per_fold});
             report.write(
                 &opts.out.join(files::REPORT_JSON),

@@ -12,8 +12,11 @@
 //!   corpus. No speaker appears in two parts. A corpus with two speakers (TESS) puts one in
 //!   training and the other in validation, so the test part has no clip of it; the report's
 //!   per-corpus breakdown shows this.
-//! * **k-fold by speaker**: speakers are dealt into `k` folds the same way; fold `i` is the
-//!   test part, fold `i + 1` the validation part and the rest training.
+//! * **k-fold by speaker**: speakers are dealt into `k` folds the same way and fold `i` is
+//!   the test part. The validation part is either fold `i + 1` ([`FoldValidation::NextFold`])
+//!   or a share of the other folds' speakers, dealt per corpus like a speaker split
+//!   ([`FoldValidation::Share`], the default): with four folds of RAVDESS's 24 actors the
+//!   first trains on 12 actors, the second on 15, and the test folds are the same in both.
 
 use std::collections::BTreeMap;
 
@@ -217,12 +220,45 @@ pub fn by_speaker(clips: &[Clip], fractions: Fractions, seed: u64) -> Result<Spl
     Ok(Split::from_parts(parts))
 }
 
-/// K-fold cross-validation by speaker: `k` splits, fold `i` tested, fold `i + 1` validating.
-pub fn speaker_folds(clips: &[Clip], k: usize, seed: u64) -> Result<Vec<Split>> {
-    if k < 3 {
+/// Where a k-fold split's validation speakers come from.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum FoldValidation {
+    /// Fold `i + 1` validates fold `i`'s model, leaving `k - 2` folds to train on.
+    NextFold,
+    /// This share (0 < share < 1) of the speakers outside the test fold validates, dealt per
+    /// corpus; the rest trains.
+    Share(f64),
+}
+
+impl Default for FoldValidation {
+    /// 15 % of the non-test speakers, as in the 70/15/15 split.
+    fn default() -> Self {
+        Self::Share(0.15)
+    }
+}
+
+/// K-fold cross-validation by speaker: `k` splits, fold `i` tested, validated as `validation`
+/// says.
+pub fn speaker_folds(
+    clips: &[Clip],
+    k: usize,
+    validation: FoldValidation,
+    seed: u64,
+) -> Result<Vec<Split>> {
+    let min_k = match validation {
+        FoldValidation::NextFold => 3,
+        FoldValidation::Share(s) if s > 0.0 && s < 1.0 => 2,
+        FoldValidation::Share(s) => {
+            return Err(Error::new(
+                ErrorKind::Split,
+                format!("the validation share of a k-fold split must lie in (0, 1), got {s}"),
+            ));
+        }
+    };
+    if k < min_k {
         return Err(Error::new(
             ErrorKind::Split,
-            format!("k-fold needs k ≥ 3 (test, validation, training), got {k}"),
+            format!("k-fold needs k ≥ {min_k} with this validation, got {k}"),
         ));
     }
     let mut rng = Rng::new(seed);
@@ -247,16 +283,43 @@ pub fn speaker_folds(clips: &[Clip], k: usize, seed: u64) -> Result<Vec<Split>> 
             format!("fold {} of {k} got no speaker: use fewer folds", empty + 1),
         ));
     }
-    Ok((0..k)
-        .map(|i| {
-            let v = (i + 1) % k;
-            let train = (0..k)
-                .filter(|&j| j != i && j != v)
-                .flat_map(|j| folds[j].iter().copied())
-                .collect();
-            Split::from_parts([train, folds[v].clone(), folds[i].clone()])
-        })
-        .collect())
+    let FoldValidation::Share(share) = validation else {
+        return Ok((0..k)
+            .map(|i| {
+                let v = (i + 1) % k;
+                let train = (0..k)
+                    .filter(|&j| j != i && j != v)
+                    .flat_map(|j| folds[j].iter().copied())
+                    .collect();
+                Split::from_parts([train, folds[v].clone(), folds[i].clone()])
+            })
+            .collect());
+    };
+    let mut fold_of = vec![0; clips.len()];
+    for (f, members) in folds.iter().enumerate() {
+        members.iter().for_each(|&c| fold_of[c] = f);
+    }
+    let mut splits = Vec::with_capacity(k);
+    for (i, test) in folds.iter().enumerate() {
+        let mut parts: [Vec<usize>; 2] = Default::default();
+        for list in groups.values() {
+            let rest: Vec<(String, Vec<usize>)> =
+                list.iter().filter(|(_, m)| fold_of[m[0]] != i).cloned().collect();
+            deal(&rest, &[1.0 - share, share], &mut parts, &mut [0; 2], &mut 0);
+        }
+        if parts[1].is_empty() {
+            return Err(Error::new(
+                ErrorKind::Split,
+                format!(
+                    "fold {} of {k}: a validation share of {share} left no validation speaker",
+                    i + 1
+                ),
+            ));
+        }
+        let [train, val] = parts;
+        splits.push(Split::from_parts([train, val, test.clone()]));
+    }
+    Ok(splits)
 }
 
 #[cfg(test)]
@@ -361,15 +424,28 @@ mod tests {
     #[test]
     fn speaker_folds_cover_each_speaker_once_as_test() {
         let clips = synthetic(&[(Corpus::Ravdess, 10), (Corpus::Tess, 2)], 1);
-        let folds = speaker_folds(&clips, 5, 3).unwrap();
+        for validation in [FoldValidation::NextFold, FoldValidation::Share(0.15)] {
+            check_folds(&clips, validation);
+        }
+        assert!(speaker_folds(&clips, 2, FoldValidation::NextFold, 0).is_err());
+        assert!(speaker_folds(&clips, 4, FoldValidation::Share(0.0), 0).is_err());
+        assert!(speaker_folds(&clips, 4, FoldValidation::Share(1.0), 0).is_err());
+        // Two corpora of two speakers each still fill four folds.
+        let small = synthetic(&[(Corpus::Tess, 2), (Corpus::Ravdess, 2)], 1);
+        let folds = speaker_folds(&small, 4, FoldValidation::NextFold, 0).unwrap();
+        assert!(folds.iter().all(|f| !f.test.is_empty() && !f.train.is_empty()));
+    }
+
+    fn check_folds(clips: &[Clip], validation: FoldValidation) {
+        let folds = speaker_folds(clips, 5, validation, 3).unwrap();
         assert_eq!(folds.len(), 5);
         let mut tested = Vec::new();
         for f in &folds {
             assert_partition(f, clips.len());
             let (tr, va, te) = (
-                speakers_of(&clips, &f.train),
-                speakers_of(&clips, &f.val),
-                speakers_of(&clips, &f.test),
+                speakers_of(clips, &f.train),
+                speakers_of(clips, &f.val),
+                speakers_of(clips, &f.test),
             );
             assert!(tr.is_disjoint(&va) && tr.is_disjoint(&te) && va.is_disjoint(&te));
             tested.extend(te);
@@ -379,10 +455,29 @@ mod tests {
         tested.dedup();
         assert_eq!(before, tested.len(), "a speaker tested twice");
         assert_eq!(tested.len(), 12, "every speaker tested once");
-        assert!(speaker_folds(&clips, 2, 0).is_err());
-        // Two corpora of two speakers each still fill four folds.
-        let small = synthetic(&[(Corpus::Tess, 2), (Corpus::Ravdess, 2)], 1);
-        let folds = speaker_folds(&small, 4, 0).unwrap();
-        assert!(folds.iter().all(|f| !f.test.is_empty() && !f.train.is_empty()));
+    }
+
+    #[test]
+    fn a_validation_share_trains_on_more_speakers_over_the_same_test_folds() {
+        let clips = synthetic(&[(Corpus::Ravdess, 24)], 1);
+        let next = speaker_folds(&clips, 4, FoldValidation::NextFold, 7).unwrap();
+        let shared = speaker_folds(&clips, 4, FoldValidation::Share(0.15), 7).unwrap();
+        for (a, b) in next.iter().zip(&shared) {
+            assert_eq!(a.test, b.test, "the test folds do not depend on the validation");
+            assert_eq!(speakers_of(&clips, &a.train).len(), 12);
+            // 15 % of the 18 other speakers, rounded by the deal: 3 validate, 15 train.
+            assert_eq!(speakers_of(&clips, &b.val).len(), 3);
+            assert_eq!(speakers_of(&clips, &b.train).len(), 15);
+        }
+        // The validation speakers differ between folds, so no one fold's choice is special.
+        let vals: HashSet<Vec<String>> = shared
+            .iter()
+            .map(|f| {
+                let mut v: Vec<String> = speakers_of(&clips, &f.val).into_iter().collect();
+                v.sort();
+                v
+            })
+            .collect();
+        assert!(vals.len() > 1);
     }
 }

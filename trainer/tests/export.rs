@@ -38,6 +38,7 @@ fn onnx_matches_burn_on_padded_batches() -> anyhow::Result<()> {
         cache_root: tmp.path().join("cache"),
         split: SplitKind::Random,
         folds: None,
+        fold_validation: prosodia_trainer::split::FoldValidation::default(),
         train: TrainConfig {
             arch: Arch::CnnLstm,
             epochs: 3,

@@ -86,6 +86,7 @@ fn train_then_evaluate_end_to_end() -> anyhow::Result<()> {
         cache_root: tmp.path().join("cache"),
         split: SplitKind::Random,
         folds: None,
+        fold_validation: prosodia_trainer::split::FoldValidation::default(),
         train: TrainConfig { max_steps: Some(4), ..quick(Arch::CnnLstm, 2) },
         out: out.clone(),
         export_onnx: false,
