@@ -294,7 +294,7 @@ pub fn train(opts: &TrainOptions, log: &mut dyn FnMut(&str)) -> Result<TrainOutc
             }
             let (corpus, speaker) = groups(&ds.clips, &idx);
             let mut report = Report::compute(&truth, &pred, &corpus, &speaker)?;
-            report.meta = serde_json::json!({"cross_validation": k, "fold_validation": format!("{:?}", opts.fold_validation), "seed": seed, "arch": opts.train.arch.name(),
+            report.meta = serde_json::json!({"cross_validation": k, "fold_validation": opts.fold_validation.to_string(), "seed": seed, "arch": opts.train.arch.name(),
                 "features": opts.features.name, "folds": per_fold});
             report.write(
                 &opts.out.join(files::REPORT_JSON),

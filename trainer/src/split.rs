@@ -230,6 +230,16 @@ pub enum FoldValidation {
     Share(f64),
 }
 
+impl std::fmt::Display for FoldValidation {
+    /// `next`, or the share as a number: what `prosodia-train --fold-validation` takes.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::NextFold => f.write_str("next"),
+            Self::Share(s) => write!(f, "{s}"),
+        }
+    }
+}
+
 impl Default for FoldValidation {
     /// 15 % of the non-test speakers, as in the 70/15/15 split.
     fn default() -> Self {
@@ -469,6 +479,9 @@ mod tests {
             assert_eq!(speakers_of(&clips, &b.val).len(), 3);
             assert_eq!(speakers_of(&clips, &b.train).len(), 15);
         }
+        // Reports name the protocol the way the command line takes it.
+        assert_eq!(FoldValidation::NextFold.to_string(), "next");
+        assert_eq!(FoldValidation::Share(0.15).to_string(), "0.15");
         // The validation speakers differ between folds, so no one fold's choice is special.
         let vals: HashSet<Vec<String>> = shared
             .iter()
