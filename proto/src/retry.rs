@@ -19,6 +19,14 @@
 //! attempts; 100 ms, doubling, capped at 2 s) are those of the Python client's service config,
 //! and wait at most 1.5 s in all.
 //!
+//! A unary call cut off at the transport level, with no gRPC status from any server, is
+//! retried as well: nginx resets the client's HTTP/2 stream (`RST_STREAM`, `INTERNAL_ERROR`)
+//! when the replica behind it dies after it began to answer, and tonic reports `INTERNAL`
+//! ("h2 protocol error") or `UNKNOWN` ("transport error"); [`stream_cut_off`] tells these
+//! apart from an `INTERNAL` a server sent. Such a call may have run on the dead replica, so
+//! this policy is for idempotent calls only: Prosodia's clients use it for reads
+//! (`Classify`, `ExtractFeatures`, `Models.GetModel`), which give the same answer twice.
+//!
 //! Only unary calls are retried. A `StreamClassify` stream has already sent audio and received
 //! results when it breaks, so sending it again would not be the same request; a broken stream
 //! ends with its status, and the caller decides. [`stream_cut_off`] names the case of a stream
@@ -88,17 +96,19 @@ impl RetryPolicy {
     }
 
     /// Whether a call that ended with `status` may be sent again: `UNAVAILABLE`, a proxy's
-    /// HTTP 502, 503 or 504 error page that tonic read as `INTERNAL`, or a call that was
-    /// [never sent](Self::never_sent) (see the module docs).
+    /// HTTP 502, 503 or 504 error page that tonic read as `INTERNAL`, a call that was
+    /// [never sent](Self::never_sent), or one [cut off](stream_cut_off) at the transport
+    /// level as an `INTERNAL` or `UNKNOWN` (see the module docs).
     pub fn is_retryable(status: &Status) -> bool {
         match status.code() {
             Code::Unavailable => true,
             Code::Cancelled => Self::never_sent(status),
-            Code::Internal => {
+            Code::Internal | Code::Unknown => {
                 let m = status.message();
-                ["502", "503", "504"].iter().any(|code| {
+                let gateway_page = ["502", "503", "504"].iter().any(|code| {
                     m.contains(&format!("while receiving response with status: {code}"))
-                })
+                });
+                gateway_page || stream_cut_off(status).is_some()
             }
             _ => false,
         }
@@ -313,6 +323,36 @@ mod tests {
         let mut local = Status::internal("reset");
         local.set_source(std::sync::Arc::new(h2::Error::from(h2::Reason::INTERNAL_ERROR)));
         assert!(stream_cut_off(&local).is_none());
+    }
+
+    /// A unary call whose connection broke under it (what a client behind nginx sees when the
+    /// replica answering it dies) is sent again, as `INTERNAL` or `UNKNOWN`; the same codes
+    /// from a server, or from this side's own reset, are final.
+    #[test]
+    fn a_unary_call_cut_off_at_the_transport_is_retried() {
+        let io = || std::sync::Arc::new(std::io::Error::from(std::io::ErrorKind::ConnectionReset));
+        for mut cut in
+            [Status::internal("h2 protocol error: http2 error"), Status::unknown("transport error")]
+        {
+            cut.set_source(io());
+            assert!(RetryPolicy::is_retryable(&cut), "{cut:?}");
+            let count = Cell::new(0);
+            let mut failures = vec![cut];
+            let result = run(quick(2).call(|| {
+                count.set(count.get() + 1);
+                std::future::ready(failures.pop().map_or(Ok(()), Err))
+            }));
+            assert!(result.is_ok(), "{result:?}");
+            assert_eq!(count.get(), 2, "the cut-off call was sent again");
+        }
+        assert!(!RetryPolicy::is_retryable(&Status::internal("h2 protocol error: http2 error")));
+        assert!(!RetryPolicy::is_retryable(&Status::unknown("the plugin failed")));
+        let mut local = Status::internal("reset");
+        local.set_source(std::sync::Arc::new(h2::Error::from(h2::Reason::INTERNAL_ERROR)));
+        assert!(!RetryPolicy::is_retryable(&local));
+        let mut refused = Status::invalid_argument("bad audio");
+        refused.set_source(io());
+        assert!(!RetryPolicy::is_retryable(&refused));
     }
 
     /// A request hyper could not send because its HTTP/2 connection had already closed, as
