@@ -24,8 +24,8 @@
 //! when the replica behind it dies after it began to answer, and tonic reports `INTERNAL`
 //! ("h2 protocol error") or `UNKNOWN` ("transport error"); [`stream_cut_off`] tells these
 //! apart from an `INTERNAL` a server sent. Such a call may have run on the dead replica, so
-//! this policy is for idempotent calls only: Prosodia's clients use it for reads
-//! (`Classify`, `ExtractFeatures`, `Models.GetModel`), which give the same answer twice.
+//! this policy is for idempotent calls only: Prosodia's CLI uses it for reads (`Classify`,
+//! `Models.GetModel`), which give the same answer twice.
 //!
 //! Only unary calls are retried. A `StreamClassify` stream has already sent audio and received
 //! results when it breaks, so sending it again would not be the same request; a broken stream
