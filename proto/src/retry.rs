@@ -234,6 +234,18 @@ mod tests {
             .block_on(f)
     }
 
+    /// Asserts that a call failing once with `status` is sent again and then succeeds.
+    fn assert_sent_again(status: Status, what: &str) {
+        let count = Cell::new(0);
+        let mut failures = vec![status];
+        let result = run(quick(2).call(|| {
+            count.set(count.get() + 1);
+            std::future::ready(failures.pop().map_or(Ok(()), Err))
+        }));
+        assert!(result.is_ok(), "{result:?}");
+        assert_eq!(count.get(), 2, "the {what} call was sent again");
+    }
+
     /// Fails with `codes` in turn, then succeeds with the number of attempts.
     fn attempts(
         codes: Vec<Code>,
@@ -336,14 +348,7 @@ mod tests {
         {
             cut.set_source(io());
             assert!(RetryPolicy::is_retryable(&cut), "{cut:?}");
-            let count = Cell::new(0);
-            let mut failures = vec![cut];
-            let result = run(quick(2).call(|| {
-                count.set(count.get() + 1);
-                std::future::ready(failures.pop().map_or(Ok(()), Err))
-            }));
-            assert!(result.is_ok(), "{result:?}");
-            assert_eq!(count.get(), 2, "the cut-off call was sent again");
+            assert_sent_again(cut, "cut-off");
         }
         assert!(!RetryPolicy::is_retryable(&Status::internal("h2 protocol error: http2 error")));
         assert!(!RetryPolicy::is_retryable(&Status::unknown("the plugin failed")));
@@ -387,14 +392,7 @@ mod tests {
         assert!(RetryPolicy::never_sent(&status));
         assert!(RetryPolicy::is_retryable(&status));
 
-        let count = Cell::new(0);
-        let mut failures = vec![status];
-        let result = run(quick(2).call(|| {
-            count.set(count.get() + 1);
-            std::future::ready(failures.pop().map_or(Ok(()), Err))
-        }));
-        assert!(result.is_ok(), "{result:?}");
-        assert_eq!(count.get(), 2, "the unsent call was sent again");
+        assert_sent_again(status, "unsent");
 
         assert!(!RetryPolicy::is_retryable(&Status::cancelled("operation was canceled")));
         let mut local = Status::cancelled("the caller gave up");
