@@ -7,16 +7,27 @@
 //!
 //! 1. `MIN_FRAMES - 1` zero frames are appended, so inputs shorter than [`MIN_FRAMES`]
 //!    reach it (the frames past each clip's length are masked and never read);
-//! 2. the training standardisation is folded in as the first nodes (`Sub`, `Div`), and padded
-//!    frames are set back to zero, as the trainer pads after standardising;
-//! 3. each convolution block is `Conv` (no padding) → `Relu` → `MaxPool` 2 → batch norm folded
-//!    into one `Mul` and one `Add` per channel;
+//! 2. the training standardisation `(x − mean) / std` is folded into the first convolution:
+//!    its weights are divided by `std`, and a 32nd input channel carrying the frame mask
+//!    (1 for a real frame, 0 for padding) gets the weights `−Σ_c W[o, c, j]·mean[c] / std[c]`,
+//!    so a real frame sees exactly the standardised features and a padded one sees zeros, as
+//!    the trainer pads after standardising. The frames are multiplied by that mask first, so
+//!    whatever a caller leaves in the padding is ignored;
+//! 3. each convolution block is `Conv` (no padding) → `Relu` → `MaxPool` 2; its batch norm,
+//!    a per-channel scale `a` and shift `b`, is folded into the layer that reads it (the next
+//!    convolution, the first LSTM's input weights, the second dense layer):
+//!    `W·(a⊙x + b) + β = (W⊙a)·x + (β + W·b)`. The convolutions pad nothing, so this holds at
+//!    every output position, and the graph has no per-channel `Mul`/`Add` left. That matters
+//!    for speed, not only size: tract runs a `[N, C, T]` tensor times a `[1, C, 1]` constant
+//!    element by element (its vectorised paths need the broadcast axes at the end), which was
+//!    a fifth of the model's time;
 //! 4. the two LSTMs are ONNX `LSTM` nodes (gates i, o, f, c, as stored); without
 //!    `sequence_lens` (tract honours it only when every length equals T): a forward LSTM's
 //!    outputs at a clip's real steps do not depend on the padding after them, so the final
 //!    state is read at each clip's last real step (`Equal` one-hot, `Mul`, `ReduceSum`), the
 //!    step the masked LSTM of training stops at;
-//! 5. the dense head as `Gemm`s with batch norm folded, then `Softmax`.
+//! 5. the dense head as `Gemm`s (the batch norm after the first folded into the second),
+//!    then `Softmax`.
 //!
 //! The per-clip length after the convolutions is computed in the graph with the same integer
 //! arithmetic as [`reduced_length`](crate::model::cnn_lstm::reduced_length).
@@ -68,6 +79,14 @@ fn transpose(v: &[f32], rows: usize, cols: usize) -> Vec<f32> {
     out
 }
 
+/// A convolution's bias, zeros when it has none.
+fn conv_bias(conv: &burn::nn::conv::Conv1d, out: usize) -> Result<Vec<f32>> {
+    match &conv.bias {
+        Some(b) => param(b),
+        None => Ok(vec![0.0; out]),
+    }
+}
+
 /// Batch norm (inference) as per-channel scale and shift.
 fn bn_affine(bn: &BatchNorm) -> Result<(Vec<f32>, Vec<f32>)> {
     let gamma = param(&bn.gamma)?;
@@ -79,6 +98,61 @@ fn bn_affine(bn: &BatchNorm) -> Result<(Vec<f32>, Vec<f32>)> {
     let shift = beta.iter().zip(&mean).zip(&scale).map(|((b, m), s)| b - m * s).collect();
     Ok((scale, shift))
 }
+
+/// A per-channel affine `a⊙x + b` on the input of a convolution with weights `[out, inp, k]`
+/// and `bias` `[out]`, moved into them: `W'[o, c, j] = W[o, c, j]·a[c]` and
+/// `β'[o] = β[o] + Σ_{c, j} W[o, c, j]·b[c]` (sums in f64). Exact in real arithmetic for an
+/// unpadded convolution.
+fn fold_into_conv(w: &mut [f32], bias: &mut [f32], inp: usize, k: usize, a: &[f32], b: &[f32]) {
+    for (o, filter) in w.chunks_exact_mut(inp * k).enumerate() {
+        let mut shift = f64::from(bias[o]);
+        for (c, taps) in filter.chunks_exact_mut(k).enumerate() {
+            for tap in taps {
+                shift += f64::from(*tap) * f64::from(b[c]);
+                *tap *= a[c];
+            }
+        }
+        bias[o] = shift as f32;
+    }
+}
+
+/// The same for a layer computing `x·W + β` with `W` stored `[inp, out]` (a dense layer, or an
+/// LSTM's input weights with `out = 4·hidden`): `W'[c, g] = W[c, g]·a[c]`,
+/// `β'[g] = β[g] + Σ_c W[c, g]·b[c]`.
+fn fold_into_rows(w: &mut [f32], bias: &mut [f32], a: &[f32], b: &[f32]) {
+    let out = bias.len();
+    let mut shift: Vec<f64> = bias.iter().map(|&v| f64::from(v)).collect();
+    for (c, row) in w.chunks_exact_mut(out).enumerate() {
+        for (g, v) in row.iter_mut().enumerate() {
+            shift[g] += f64::from(*v) * f64::from(b[c]);
+            *v *= a[c];
+        }
+    }
+    for (dst, s) in bias.iter_mut().zip(shift) {
+        *dst = s as f32;
+    }
+}
+
+/// First-convolution weights `[out, inp + 1, k]` that standardise their input: channels
+/// `0..inp` are `W / std`, and channel `inp`, fed the frame mask, holds
+/// `−Σ_c W[o, c, j]·mean[c] / std[c]` (see the module docs, step 2).
+fn standardising_conv(w: &[f32], inp: usize, k: usize, mean: &[f32], std: &[f32]) -> Vec<f32> {
+    let mut out = Vec::with_capacity(w.len() / inp * (inp + 1));
+    for filter in w.chunks_exact(inp * k) {
+        let mut offset = vec![0f64; k];
+        for (c, taps) in filter.chunks_exact(k).enumerate() {
+            for (j, &tap) in taps.iter().enumerate() {
+                out.push(tap / std[c]);
+                offset[j] -= f64::from(tap) * f64::from(mean[c]) / f64::from(std[c]);
+            }
+        }
+        out.extend(offset.into_iter().map(|v| v as f32));
+    }
+    out
+}
+
+/// A layer's input affine (the batch norm before it) as `(scale, shift)`.
+type Affine = (Vec<f32>, Vec<f32>);
 
 struct Exporter {
     b: GraphBuilder,
@@ -102,37 +176,21 @@ impl Exporter {
         self.b.const_i64(dims, data).map_err(onnx_err)
     }
 
-    /// Per-channel affine on `[N, C, T]` (`channel_axis_last = false`) or `[N, C]`.
-    fn affine(
-        &mut self,
-        x: &str,
-        name: &str,
-        scale: &[f32],
-        shift: &[f32],
-        three_d: bool,
-    ) -> Result<String> {
-        let c = scale.len();
-        let dims: Vec<usize> = if three_d { vec![c, 1] } else { vec![c] };
-        let s = self.f32(&format!("{name}.scale"), &dims, scale)?;
-        let t = self.f32(&format!("{name}.shift"), &dims, shift)?;
-        let y = self.op("Mul", &[x, &s], vec![])?;
-        self.op("Add", &[&y, &t], vec![])
-    }
-
+    /// One convolution block, `Conv` → `Relu` → `MaxPool` 2, on `[N, C, T]`. `weight` and
+    /// `bias` are the convolution's, already adjusted by the caller; returns the output before
+    /// the block's batch norm, and that batch norm for the next layer to fold in.
     fn conv_block(
         &mut self,
         x: &str,
         name: &str,
-        conv: &burn::nn::conv::Conv1d,
+        weight: &[f32],
+        dims: [usize; 3],
+        bias: &[f32],
         bn: &BatchNorm,
-    ) -> Result<String> {
-        let [out, inp, k] = conv.weight.dims();
-        let w = self.f32(&format!("{name}.weight"), &[out, inp, k], &param(&conv.weight)?)?;
-        let bias = match &conv.bias {
-            Some(b) => param(b)?,
-            None => vec![0.0; out],
-        };
-        let bias = self.f32(&format!("{name}.bias"), &[out], &bias)?;
+    ) -> Result<(String, Affine)> {
+        let [out, inp, k] = dims;
+        let w = self.f32(&format!("{name}.weight"), &[out, inp, k], weight)?;
+        let bias = self.f32(&format!("{name}.bias"), &[out], bias)?;
         let y = self.op(
             "Conv",
             &[x, &w, &bias],
@@ -148,17 +206,43 @@ impl Exporter {
             &[&y],
             vec![attr("kernel_shape", [2_i64]), attr("strides", [2_i64])],
         )?;
-        let (scale, shift) = bn_affine(bn)?;
-        self.affine(&y, &format!("{name}.bn"), &scale, &shift, true)
+        Ok((y, bn_affine(bn)?))
+    }
+
+    /// A convolution block whose input still needs `input_bn`, folded into its weights.
+    fn folded_conv_block(
+        &mut self,
+        x: &str,
+        name: &str,
+        conv: &burn::nn::conv::Conv1d,
+        bn: &BatchNorm,
+        input_bn: &Affine,
+    ) -> Result<(String, Affine)> {
+        let [out, inp, k] = conv.weight.dims();
+        let mut w = param(&conv.weight)?;
+        let mut bias = conv_bias(conv, out)?;
+        fold_into_conv(&mut w, &mut bias, inp, k, &input_bn.0, &input_bn.1);
+        self.conv_block(x, name, &w, [out, inp, k], &bias, bn)
     }
 
     /// ONNX LSTM over time-major `[T, N, C]`; returns `[T, N, H]`.
-    fn lstm(&mut self, x: &str, name: &str, l: &MaskedLstm) -> Result<String> {
+    /// `input_bn`, when given, is folded into the input weights.
+    fn lstm(
+        &mut self,
+        x: &str,
+        name: &str,
+        l: &MaskedLstm,
+        input_bn: Option<&Affine>,
+    ) -> Result<String> {
         let h = l.hidden;
         let [d_in, _] = l.w_input.dims();
-        let w = transpose(&param(&l.w_input)?, d_in, 4 * h);
-        let r = transpose(&param(&l.w_hidden)?, h, 4 * h);
+        let mut w_input = param(&l.w_input)?;
         let mut bias = param(&l.bias)?;
+        if let Some((a, b)) = input_bn {
+            fold_into_rows(&mut w_input, &mut bias, a, b);
+        }
+        let w = transpose(&w_input, d_in, 4 * h);
+        let r = transpose(&param(&l.w_hidden)?, h, 4 * h);
         bias.extend(std::iter::repeat_n(0.0, 4 * h));
         let w = self.f32(&format!("{name}.W"), &[1, 4 * h, d_in], &w)?;
         let r = self.f32(&format!("{name}.R"), &[1, 4 * h, h], &r)?;
@@ -166,13 +250,24 @@ impl Exporter {
         prosodia_onnx::blocks::lstm_forward(&mut self.b, x, &w, &r, &bias, h).map_err(onnx_err)
     }
 
-    fn dense(&mut self, x: &str, name: &str, l: &Linear) -> Result<String> {
+    /// `input_bn`, when given, is folded into the weights.
+    fn dense(
+        &mut self,
+        x: &str,
+        name: &str,
+        l: &Linear,
+        input_bn: Option<&Affine>,
+    ) -> Result<String> {
         let [i, o] = l.weight.dims();
-        let w = self.f32(&format!("{name}.weight"), &[i, o], &param(&l.weight)?)?;
-        let bias = match &l.bias {
+        let mut weight = param(&l.weight)?;
+        let mut bias = match &l.bias {
             Some(b) => param(b)?,
             None => vec![0.0; o],
         };
+        if let Some((a, b)) = input_bn {
+            fold_into_rows(&mut weight, &mut bias, a, b);
+        }
+        let w = self.f32(&format!("{name}.weight"), &[i, o], &weight)?;
         let bias = self.f32(&format!("{name}.bias"), &[o], &bias)?;
         self.op("Gemm", &[x, &w, &bias], vec![])
     }
@@ -210,12 +305,10 @@ pub fn cnn_lstm_onnx(m: &CnnLstm, mean: &[f32], std: &[f32], meta: &ModelMeta) -
     let one = e.i64(&[1], &[1])?;
     let min = e.i64(&[1], &[MIN_FRAMES as i64])?;
 
-    // 2. Standardise, then zero the padded frames: mask = Range(0, T) < lengths[:, None].
-    let mean = e.f32("standardize.mean", &[f], mean)?;
-    let std = e.f32("standardize.std", &[f], std)?;
-    let xs = e.op("Sub", &[&x, &mean], vec![])?;
-    let xs = e.op("Div", &[&xs, &std], vec![])?;
-    let shape = e.op("Shape", &[&xs], vec![])?;
+    // 2. Frame mask = Range(0, T) < lengths[:, None]; the frames get a last column of ones
+    //    and are multiplied by the mask, which zeroes padding and turns that column into
+    //    the mask channel the first convolution standardises with (module docs, step 2).
+    let shape = e.op("Shape", &[&x], vec![])?;
     let one_s = e.i64(&[], &[1])?;
     let tp = e.op("Gather", &[&shape, &one_s], vec![attr("axis", 0_i64)])?; // scalar
     let zero_s = e.i64(&[], &[0])?;
@@ -225,18 +318,24 @@ pub fn cnn_lstm_onnx(m: &CnnLstm, mean: &[f32], std: &[f32], meta: &ModelMeta) -
     let mask = e.op("Cast", &[&valid], vec![attr("to", DataType::Float as i64)])?;
     let two = e.i64(&[1], &[2])?;
     let mask3 = e.op("Unsqueeze", &[&mask, &two], vec![])?;
-    let xs = e.op("Mul", &[&xs, &mask3], vec![])?;
+    let pads = e.i64(&[6], &[0, 0, 0, 0, 0, 1])?;
+    let one_f = e.f32("mask.fill", &[], &[1.0])?;
+    let x = e.op("Pad", &[&x, &pads, &one_f], vec![attr("mode", "constant")])?;
+    let xs = e.op("Mul", &[&x, &mask3], vec![])?;
 
-    // 3. Convolution blocks on [N, F, T].
+    // 3. Convolution blocks on [N, F + 1, T], each batch norm folded into the next layer.
     let y = e.op("Transpose", &[&xs], vec![attr("perm", [0_i64, 2, 1])])?;
-    let y = e.conv_block(&y, "conv1", &m.conv1, &m.bn1)?;
-    let y = e.conv_block(&y, "conv2", &m.conv2, &m.bn2)?;
-    let y = e.conv_block(&y, "conv3", &m.conv3, &m.bn3)?;
+    let [out1, inp1, k1] = m.conv1.weight.dims();
+    let w1 = standardising_conv(&param(&m.conv1.weight)?, inp1, k1, mean, std);
+    let b1 = conv_bias(&m.conv1, out1)?;
+    let (y, bn1) = e.conv_block(&y, "conv1", &w1, [out1, inp1 + 1, k1], &b1, &m.bn1)?;
+    let (y, bn2) = e.folded_conv_block(&y, "conv2", &m.conv2, &m.bn2, &bn1)?;
+    let (y, bn3) = e.folded_conv_block(&y, "conv3", &m.conv3, &m.bn3, &bn2)?;
 
     // 4. LSTMs, time-major.
     let y = e.op("Transpose", &[&y], vec![attr("perm", [2_i64, 0, 1])])?;
-    let y = e.lstm(&y, "lstm1", &m.lstm1)?;
-    let y = e.lstm(&y, "lstm2", &m.lstm2)?; // [T', N, 64]
+    let y = e.lstm(&y, "lstm1", &m.lstm1, Some(&bn3))?;
+    let y = e.lstm(&y, "lstm2", &m.lstm2, None)?; // [T', N, 64]
     // Last real step per clip: l = max(len, MIN_FRAMES), then (l - (k - 1)) / 2 per conv.
     let mut l = e.op("Max", &[&lengths, &min], vec![])?;
     let two_i = e.i64(&[1], &[2])?;
@@ -258,13 +357,12 @@ pub fn cnn_lstm_onnx(m: &CnnLstm, mean: &[f32], std: &[f32], meta: &ModelMeta) -
     let y = e.op("ReduceSum", &[&y, &zero_axis], vec![attr("keepdims", 0_i64)])?; // [N, 64]
 
     // 5. Dense head.
-    let y = e.dense(&y, "fc1", &m.fc1)?;
+    let y = e.dense(&y, "fc1", &m.fc1, None)?;
     let y = e.op("Relu", &[&y], vec![])?;
-    let (scale, shift) = bn_affine(&m.bn4)?;
-    let y = e.affine(&y, "fc1.bn", &scale, &shift, false)?;
-    let y = e.dense(&y, "fc2", &m.fc2)?;
+    let bn4 = bn_affine(&m.bn4)?;
+    let y = e.dense(&y, "fc2", &m.fc2, Some(&bn4))?;
     let y = e.op("Relu", &[&y], vec![])?;
-    let logits = e.dense(&y, "out", &m.out)?;
+    let logits = e.dense(&y, "out", &m.out, None)?;
     e.b.node("Softmax", &[&logits], &[PROBABILITIES_OUTPUT], vec![attr("axis", 1_i64)])
         .map_err(onnx_err)?;
     e.b.output(
@@ -289,4 +387,105 @@ pub fn write_onnx(dir: &Path, meta: &ModelMeta, net: &Net) -> Result<()> {
     std::fs::create_dir_all(dir).at(dir)?;
     let path = dir.join(files::ONNX);
     std::fs::write(&path, bytes).at(&path)
+}
+
+/// Rewrites `model.onnx` in the model directory `dir` (written by `prosodia-train train`) from
+/// its saved weights and standardisation, with this version's exporter. For picking up an
+/// exporter change without retraining; the weights are untouched.
+pub fn reexport(dir: &Path) -> Result<()> {
+    let saved = crate::artifact::load(dir)?;
+    write_onnx(dir, &saved.meta, &saved.net)
+}
+
+#[cfg(test)]
+mod fold_tests {
+    use super::*;
+
+    /// Valid 1-D convolution of `x` `[inp, t]` with `w` `[out, inp, k]`.
+    fn conv(w: &[f32], bias: &[f32], x: &[f32], inp: usize, k: usize, t: usize) -> Vec<f64> {
+        let out = bias.len();
+        let mut y = vec![0f64; out * (t - k + 1)];
+        for o in 0..out {
+            for s in 0..=t - k {
+                let mut acc = f64::from(bias[o]);
+                for c in 0..inp {
+                    for j in 0..k {
+                        acc += f64::from(w[(o * inp + c) * k + j]) * f64::from(x[c * t + s + j]);
+                    }
+                }
+                y[o * (t - k + 1) + s] = acc;
+            }
+        }
+        y
+    }
+
+    fn ramp(n: usize, step: f32) -> Vec<f32> {
+        (0..n).map(|i| ((i * 7 % 11) as f32 - 5.0) * step).collect()
+    }
+
+    fn assert_close(a: &[f64], b: &[f64]) {
+        assert_eq!(a.len(), b.len());
+        for (i, (x, y)) in a.iter().zip(b).enumerate() {
+            assert!((x - y).abs() < 1e-5 * (1.0 + x.abs()), "element {i}: {x} vs {y}");
+        }
+    }
+
+    #[test]
+    fn an_input_affine_folded_into_a_convolution_gives_the_same_outputs() {
+        let (out, inp, k, t) = (3, 4, 3, 9);
+        let w = ramp(out * inp * k, 0.1);
+        let bias = vec![0.5, -0.25, 0.0];
+        let x = ramp(inp * t, 0.3);
+        let (a, b) = (vec![1.5, -0.5, 2.0, 0.25], vec![0.1, -2.0, 0.0, 3.0]);
+        let affine: Vec<f32> =
+            x.iter().enumerate().map(|(i, &v)| a[i / t] * v + b[i / t]).collect();
+        let want = conv(&w, &bias, &affine, inp, k, t);
+        let (mut w2, mut bias2) = (w.clone(), bias.clone());
+        fold_into_conv(&mut w2, &mut bias2, inp, k, &a, &b);
+        assert_close(&conv(&w2, &bias2, &x, inp, k, t), &want);
+    }
+
+    #[test]
+    fn an_input_affine_folded_into_a_dense_layer_gives_the_same_outputs() {
+        let (inp, out) = (3, 2);
+        let w = ramp(inp * out, 0.2); // [inp, out]
+        let bias = vec![1.0, -1.0];
+        let x = [0.5f32, -1.5, 2.0];
+        let (a, b) = ([2.0f32, 0.5, -1.0], [0.25f32, 1.0, -0.5]);
+        let dense = |w: &[f32], bias: &[f32], x: &[f32]| -> Vec<f64> {
+            (0..out)
+                .map(|g| {
+                    let dot: f64 =
+                        (0..inp).map(|c| f64::from(w[c * out + g]) * f64::from(x[c])).sum();
+                    f64::from(bias[g]) + dot
+                })
+                .collect()
+        };
+        let affine: Vec<f32> = (0..inp).map(|c| a[c] * x[c] + b[c]).collect();
+        let (mut w2, mut bias2) = (w.clone(), bias.clone());
+        fold_into_rows(&mut w2, &mut bias2, &a, &b);
+        assert_close(&dense(&w2, &bias2, &x), &dense(&w, &bias, &affine));
+    }
+
+    #[test]
+    fn the_standardising_convolution_sees_standardised_frames_and_zero_padding() {
+        let (out, inp, k, t, valid) = (2, 3, 3, 8, 6);
+        let w = ramp(out * inp * k, 0.15);
+        let bias = vec![0.3, -0.7];
+        let (mean, std) = (vec![10.0f32, -4.0, 0.5], vec![2.0f32, 0.5, 4.0]);
+        // Raw frames, garbage in the padding; the graph multiplies frames and the ones column
+        // by the mask, which is what `masked` builds here ([inp + 1, t], channels first).
+        let x = ramp(inp * t, 1.7);
+        let mask: Vec<f32> = (0..t).map(|s| if s < valid { 1.0 } else { 0.0 }).collect();
+        let mut masked: Vec<f32> = x.iter().enumerate().map(|(i, &v)| v * mask[i % t]).collect();
+        masked.extend(&mask);
+        let got = conv(&standardising_conv(&w, inp, k, &mean, &std), &bias, &masked, inp + 1, k, t);
+        // What the trainer computes: standardise, then zero the padded frames.
+        let standardised: Vec<f32> = x
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| mask[i % t] * (v - mean[i / t]) / std[i / t])
+            .collect();
+        assert_close(&got, &conv(&w, &bias, &standardised, inp, k, t));
+    }
 }

@@ -4,6 +4,7 @@
 //! prosodia-train train --tess DIR --ravdess DIR [--crema DIR] [--manifest CSV] \
 //!     --split random|speaker [--folds K] --seed N --out models/<name>/<version>
 //! prosodia-train eval --model DIR (--tess DIR | --ravdess DIR | ...) --report-json FILE
+//! prosodia-train export --model DIR
 //! ```
 
 use std::path::PathBuf;
@@ -39,6 +40,15 @@ enum Command {
     Eval(EvalArgs),
     /// Time training steps on random batches (seconds per batch).
     Bench(BenchArgs),
+    /// Rewrite a trained model's model.onnx from its saved weights (after an exporter change).
+    Export(ExportArgs),
+}
+
+#[derive(Args)]
+struct ExportArgs {
+    /// Model directory written by `train`; its model.onnx is replaced.
+    #[arg(long)]
+    model: PathBuf,
 }
 
 #[derive(Args)]
@@ -315,6 +325,11 @@ fn main() -> ExitCode {
         Command::Train(a) => train(a),
         Command::Eval(a) => eval(a),
         Command::Bench(a) => bench(a),
+        Command::Export(a) => {
+            prosodia_trainer::export::reexport(&a.model).map_err(anyhow::Error::from).map(|()| {
+                println!("wrote {}", a.model.join("model.onnx").display());
+            })
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
