@@ -58,6 +58,9 @@ pub struct Extractor {
     preprocessor: Preprocessor,
     /// Keyed by sample rate and whether the tempo is estimated (frame matrices never need it).
     analyzers: HashMap<(u32, bool), SpectralAnalyzer>,
+    /// The spectral features of the last [`Extractor::frames`] call, kept so the next call
+    /// reuses their buffers instead of allocating a dozen matrices per clip.
+    frames_scratch: SpectralFeatures,
 }
 
 impl std::fmt::Debug for Extractor {
@@ -79,7 +82,13 @@ impl Extractor {
     pub fn with_guards(config: FeatureConfig, guards: Guards) -> Result<Self> {
         config.validate()?;
         let preprocessor = Preprocessor::from_config(&config);
-        Ok(Self { config, guards, preprocessor, analyzers: HashMap::new() })
+        Ok(Self {
+            config,
+            guards,
+            preprocessor,
+            analyzers: HashMap::new(),
+            frames_scratch: SpectralFeatures::default(),
+        })
     }
 
     /// The configuration this extractor implements.
@@ -172,8 +181,11 @@ impl Extractor {
     /// concatenated per frame, in `config.frame_features` order. The tempo (an utterance
     /// feature that costs about as much as the STFT) is not estimated.
     pub fn frames(&mut self, signal: &[f32], sample_rate: u32) -> Result<Matrix> {
-        let spectral = self.analyzer(sample_rate, false)?.analyze(signal)?;
-        Ok(self.frame_matrix(&spectral))
+        let mut spectral = std::mem::take(&mut self.frames_scratch);
+        let analyzed = self.analyzer(sample_rate, false)?.analyze_into(signal, &mut spectral);
+        let matrix = analyzed.map(|()| self.frame_matrix(&spectral));
+        self.frames_scratch = spectral;
+        matrix
     }
 
     /// Assembles the model input from already computed spectral features.

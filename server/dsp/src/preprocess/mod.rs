@@ -90,13 +90,19 @@ pub fn peak_abs(y: &[f32]) -> f32 {
     lanes.iter().chain(rest).fold(0.0f32, |m, &v| if v.abs() > m { v.abs() } else { m })
 }
 
-/// Divides by the largest absolute sample so the peak becomes 1.0, and returns that peak.
-/// All-zero (or empty) input is left unchanged and returns 0.
+/// Scales by the reciprocal of the largest absolute sample so the peak becomes 1.0 (within an
+/// ulp), and returns that peak. All-zero (or empty) input is left unchanged and returns 0.
+///
+/// librosa divides by the peak; multiplying by `1 / peak` differs from that by at most one ulp
+/// on some samples (about one in twenty), far below anything a feature can resolve, and is
+/// several times cheaper: a vector division is slow on every x86 core, and this runs on every
+/// sample of every clip and stream window the server classifies.
 pub fn peak_normalize(y: &mut [f32]) -> f32 {
     let peak = peak_abs(y);
     if peak > 0.0 && peak.is_finite() {
+        let scale = 1.0 / peak;
         for v in y.iter_mut() {
-            *v /= peak;
+            *v *= scale;
         }
     }
     peak

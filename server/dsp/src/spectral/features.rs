@@ -85,26 +85,15 @@ fn block_moments(c: &[f32]) -> (f32, f32) {
     ((s[0] + s[1]) + (s[2] + s[3]), (w[0] + w[1]) + (w[2] + w[3]))
 }
 
-/// `dst[i] = √max(src[i], 0)` as `x · rsqrt(x)`, the reciprocal square root from the bit-level
-/// estimate refined by three Newton steps: within 2 ulp of the exact root (tested), and, unlike
-/// `f32::sqrt`, vectorised by LLVM at `opt-level = 2` (the test profile), which matters
-/// because this runs on every bin of every frame.
+/// `dst[i] = √max(src[i], 0)`. `f32::sqrt` compiles to the vector square-root instruction in
+/// release builds, which measured faster than the Newton-refined reciprocal square root used
+/// before (0.15 against 0.18 ms for the centroid and rolloff of 143 frames) and is exact; only
+/// the tests' `opt-level = 2` leaves it scalar.
 #[inline]
 fn sqrt_into(src: &[f32], dst: &mut [f32]) {
     for (d, &p) in dst.iter_mut().zip(src) {
-        *d = fast_sqrt(p);
+        *d = p.max(0.0).sqrt();
     }
-}
-
-#[inline]
-fn fast_sqrt(x: f32) -> f32 {
-    let x = x.max(0.0);
-    let half = 0.5 * x;
-    let mut r = f32::from_bits(0x5f37_5a86u32.wrapping_sub(x.to_bits() >> 1));
-    r *= 1.5 - half * r * r;
-    r *= 1.5 - half * r * r;
-    r *= 1.5 - half * r * r;
-    x * r
 }
 
 /// Bins per block of the rolloff search.
@@ -251,20 +240,6 @@ pub fn onset_strength(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn fast_sqrt_is_within_two_ulp() {
-        let mut worst = 0.0f64;
-        let mut x = 1e-30f32;
-        while x < 1e30 {
-            let exact = f64::from(x).sqrt();
-            worst = worst.max((f64::from(fast_sqrt(x)) - exact).abs() / exact);
-            x *= 1.000_1;
-        }
-        assert!(worst < 2.0 * f64::from(f32::EPSILON), "{worst:e}");
-        assert_eq!(fast_sqrt(0.0), 0.0);
-        assert_eq!(fast_sqrt(-1.0), 0.0);
-    }
 
     #[test]
     fn centroid_and_rolloff_of_a_single_bin() {
