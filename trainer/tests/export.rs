@@ -52,6 +52,11 @@ fn onnx_matches_burn_on_padded_batches() -> anyhow::Result<()> {
     run::train(&opts, &mut |_| {})?;
     let saved = artifact::load(&out)?;
     assert_eq!(saved.meta.onnx.as_deref(), Some(files::ONNX));
+    // `prosodia-train export` rebuilds the same graph from the saved weights.
+    let written = std::fs::read(out.join(files::ONNX))?;
+    std::fs::remove_file(out.join(files::ONNX))?;
+    prosodia_trainer::export::reexport(&out)?;
+    assert!(std::fs::read(out.join(files::ONNX))? == written, "re-export differs from training's");
     let backend = TractBackend::load(&out.join(files::ONNX))?;
     assert_eq!(backend.feature_width(), 40);
     assert_eq!(backend.num_classes(), 6);
