@@ -1,16 +1,19 @@
 //! Per-stage time of the model-input path (what the server runs for every `Classify` and
 //! every stream window): decode, preprocessing, then each piece of the frame features, one
-//! clip analysed many times on one thread. Used to decide what to optimise in the serving
+//! clip analysed many times on one thread; with `--model`, also the model call on those frames
+//! (the tract backend, as the server runs it). Used to decide what to optimise in the serving
 //! path; `stage_profile` does the same for the 46 utterance features.
 //!
 //! ```text
-//! cargo run --release -p prosodia-benches --bin frames_profile -- [--iterations N] [--config seed|speech] FILE
+//! cargo run --release -p prosodia-benches --bin frames_profile -- [--iterations N] \
+//!     [--config seed|speech] [--model models/seed-cnn-lstm/1/model.onnx] FILE
 //! ```
 
 use std::path::PathBuf;
 use std::time::Instant;
 
 use clap::Parser;
+use prosodia_backend_tract::TractBackend;
 use prosodia_dsp::decode::{DecodeLimits, decode};
 use prosodia_dsp::framing::{rms_into, zero_crossing_rate_into};
 use prosodia_dsp::pipeline::Extractor;
@@ -29,6 +32,9 @@ struct Args {
     /// Feature preset.
     #[arg(long, default_value = "seed")]
     config: String,
+    /// Also time this model (an ONNX file taking the preset's frames) on the clip's frames.
+    #[arg(long)]
+    model: Option<PathBuf>,
     /// The clip.
     file: PathBuf,
 }
@@ -118,5 +124,24 @@ fn main() -> anyhow::Result<()> {
         std::hint::black_box(extractor.frames(&y, sr)?);
     }
     println!("  {:<18} {:>7.3} ms", "Extractor::frames", t.elapsed().as_secs_f64() * 1e3 / n);
+
+    if let Some(path) = &args.model {
+        let frames = extractor.frames(&y0, sr)?;
+        let model = TractBackend::load(path)?;
+        let lengths = [frames.rows as i64];
+        let run = || model.run(&frames.data, 1, frames.rows, frames.cols, &lengths);
+        std::hint::black_box(run()?); // the first call sets up tract's scratch space
+        let t = Instant::now();
+        for _ in 0..args.iterations {
+            std::hint::black_box(run()?);
+        }
+        println!(
+            "  {:<18} {:>7.3} ms ({}, {} frames)",
+            "model (tract)",
+            t.elapsed().as_secs_f64() * 1e3 / n,
+            path.display(),
+            frames.rows
+        );
+    }
     Ok(())
 }
