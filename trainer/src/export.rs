@@ -8,7 +8,7 @@
 //! 1. `MIN_FRAMES - 1` zero frames are appended, so inputs shorter than [`MIN_FRAMES`]
 //!    reach it (the frames past each clip's length are masked and never read);
 //! 2. the training standardisation `(x − mean) / std` is folded into the first convolution:
-//!    its weights are divided by `std`, and a 32nd input channel carrying the frame mask
+//!    its weights are divided by `std`, and an extra input channel carrying the frame mask
 //!    (1 for a real frame, 0 for padding) gets the weights `−Σ_c W[o, c, j]·mean[c] / std[c]`,
 //!    so a real frame sees exactly the standardised features and a padded one sees zeros, as
 //!    the trainer pads after standardising. The frames are multiplied by that mask first, so
