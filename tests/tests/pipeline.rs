@@ -73,6 +73,9 @@ fn utterance_features_match_the_python_reference() {
     for (rel, reference) in golden() {
         let audio = decode(&read(&fixture(&rel)), &DecodeLimits::default()).expect("decode");
         let a = ex.analyze(&audio).unwrap_or_else(|e| panic!("{rel}: {e}"));
+        // The owned form (no copy of a mono clip) computes the same thing.
+        let owned = ex.analyze_owned(audio.clone()).unwrap_or_else(|e| panic!("{rel}: {e}"));
+        assert_eq!(owned.utterance, a.utterance, "{rel}: analyze_owned differs from analyze");
         for (name, ours) in a.utterance.iter() {
             let theirs = reference[name];
             let err = (ours - theirs).abs();

@@ -581,10 +581,17 @@ fn preprocess_chain() {
     let (s, e) = trim_interval(&manual, 40.0, 2048, 512);
     assert_eq!(y, manual[s..e]);
 
-    // The reusable preprocessor gives the same result, clip after clip.
+    // The reusable preprocessor gives the same result, clip after clip, and so does its
+    // owned form, on mono audio (processed in its own buffer) and on stereo.
     let mut pp = Preprocessor::new(cfg.clone(), 2048, 512);
     assert_eq!(pp.run(&audio).unwrap(), (y.clone(), 48_000));
     assert_eq!(pp.run(&audio).unwrap(), (y.clone(), 48_000));
+    assert_eq!(pp.run_owned(audio.clone()).unwrap(), (y.clone(), 48_000));
+    let quieter: Vec<f32> = x.iter().map(|v| v * 0.5).collect();
+    let stereo = Audio { sample_rate: from, channels: vec![x.clone(), quieter] };
+    assert_eq!(pp.run_owned(stereo.clone()).unwrap(), pp.run(&stereo).unwrap());
+    let zero_rate = Audio { sample_rate: 0, channels: vec![x.clone()] };
+    assert_eq!(pp.run_owned(zero_rate).unwrap_err().kind(), ErrorKind::InvalidConfig);
 
     // Noise reduction keeps the length.
     let nr = Preprocess { noise_reduction: Some(NoiseReduction::default()), ..cfg.clone() };

@@ -114,7 +114,7 @@ pub fn extractor(config: &FeatureConfig) -> Result<Extractor> {
 pub fn extract_bytes(extractor: &mut Extractor, bytes: &[u8]) -> Result<ClipFeatures> {
     let feat = |e: prosodia_dsp::Error| Error::new(ErrorKind::Features, e.to_string());
     let audio = decode(bytes, &DecodeLimits::default()).map_err(feat)?;
-    let analysis = extractor.analyze(&audio).map_err(feat)?;
+    let analysis = extractor.analyze_owned(audio).map_err(feat)?;
     let m = extractor.frame_matrix(&analysis.spectral);
     Ok(ClipFeatures {
         frames: m.data,

@@ -43,7 +43,7 @@ fn extract_all(files: &[(PathBuf, Vec<u8>)], extractor: &mut Extractor) -> anyho
         let audio =
             decode(bytes, &DecodeLimits::default()).with_context(|| path.display().to_string())?;
         audio_secs += audio.duration_secs();
-        let f = extractor.analyze(&audio).with_context(|| path.display().to_string())?;
+        let f = extractor.analyze_owned(audio).with_context(|| path.display().to_string())?;
         std::hint::black_box(f.utterance);
     }
     Ok(audio_secs)
@@ -85,7 +85,7 @@ fn main() -> anyhow::Result<()> {
             let ex = ex.as_mut().map_err(|e| anyhow::anyhow!("{e}"))?;
             let audio = decode(bytes, &DecodeLimits::default())
                 .with_context(|| path.display().to_string())?;
-            std::hint::black_box(ex.analyze(&audio)?.utterance);
+            std::hint::black_box(ex.analyze_owned(audio)?.utterance);
             Ok(())
         },
     )?;

@@ -115,12 +115,12 @@ fn main() -> anyhow::Result<()> {
     }
     println!("  {:<18} {:>7.3} ms", "sum of stages", sum * 1e3 / n);
 
-    // The same work as one call, as the server makes it (decode and preprocess included).
+    // The same work as the server does it (decode and preprocess included).
     let mut extractor = Extractor::new(config)?;
     let t = Instant::now();
     for _ in 0..args.iterations {
         let audio = decode(&bytes, &DecodeLimits::default())?;
-        let (y, sr) = extractor.preprocess(&audio)?;
+        let (y, sr) = extractor.preprocess_owned(audio)?;
         std::hint::black_box(extractor.frames(&y, sr)?);
     }
     println!("  {:<18} {:>7.3} ms", "Extractor::frames", t.elapsed().as_secs_f64() * 1e3 / n);

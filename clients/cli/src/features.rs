@@ -148,7 +148,7 @@ pub(crate) fn collect_files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
 fn analyse_file(extractor: &mut Extractor, path: &Path) -> anyhow::Result<Analysis> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     let audio = decode(&bytes, &DecodeLimits::default())?;
-    Ok(extractor.analyze(&audio)?)
+    Ok(extractor.analyze_owned(audio)?)
 }
 
 fn json_line(

@@ -6,11 +6,13 @@
 //! request holds one worker for its whole CPU phase and timings are measured where the work
 //! happens.
 
+use std::borrow::Cow;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
 
 use prosodia_dsp::decode::{DecodeLimits, PcmEncoding, RawPcmFormat, decode, decode_raw};
+use prosodia_dsp::pipeline::Extractor;
 use prosodia_dsp::utterance::NAMES;
 use prosodia_dsp::{Audio, ErrorKind, FeatureConfig, Matrix};
 use prosodia_proto::pb;
@@ -223,10 +225,15 @@ fn no_frames() -> Error {
 }
 
 /// The model input for decoded audio: `(values, frames, width)`.
-fn model_input(model: &LoadedModel, audio: &Audio) -> Result<(Vec<f32>, usize, usize)> {
+fn model_input(model: &LoadedModel, audio: Cow<'_, Audio>) -> Result<(Vec<f32>, usize, usize)> {
+    // Audio the caller is done with is preprocessed in place (no copy of a mono clip).
+    let preprocess = |ex: &mut Extractor, audio: Cow<'_, Audio>| match audio {
+        Cow::Owned(a) => ex.preprocess_owned(a),
+        Cow::Borrowed(a) => ex.preprocess(a),
+    };
     if let Some(plugin) = &model.extractor {
         // Plugins take mono audio at the configuration's rate: the server preprocesses.
-        let (signal, rate) = with_extractor(&model.features, |ex| Ok(ex.preprocess(audio)?))?;
+        let (signal, rate) = with_extractor(&model.features, |ex| Ok(preprocess(ex, audio)?))?;
         let out = plugin.extract(&[&signal], rate).map_err(|e| runner_error(&e))?;
         let m =
             out.into_iter().next().filter(|m| m.rows > 0 && m.cols > 0).ok_or_else(no_frames)?;
@@ -234,7 +241,7 @@ fn model_input(model: &LoadedModel, audio: &Audio) -> Result<(Vec<f32>, usize, u
     }
     with_extractor(&model.features, |ex| match model.manifest.input.kind {
         InputKind::Frames => {
-            let (signal, rate) = ex.preprocess(audio)?;
+            let (signal, rate) = preprocess(ex, audio)?;
             let m = ex.frames(&signal, rate)?;
             if m.rows == 0 || m.cols == 0 {
                 return Err(no_frames());
@@ -242,7 +249,10 @@ fn model_input(model: &LoadedModel, audio: &Audio) -> Result<(Vec<f32>, usize, u
             Ok((m.data, m.rows, m.cols))
         }
         InputKind::Utterance => {
-            let a = ex.analyze(audio)?;
+            let a = match audio {
+                Cow::Owned(a) => ex.analyze_owned(a)?,
+                Cow::Borrowed(a) => ex.analyze(a)?,
+            };
             let values: Vec<f32> = a.utterance.values.iter().map(|&v| v as f32).collect();
             Ok((values, 1, NAMES.len()))
         }
@@ -275,11 +285,12 @@ fn classify_job(
     let duration = audio.duration_secs();
     let t1 = Instant::now();
     crate::work::checkpoint()?;
-    let (data, t, f) = model_input(model, &audio)?;
+    let timeline_audio = windowing.map(|w| (audio.clone(), w));
+    let (data, t, f) = model_input(model, Cow::Owned(audio))?;
     crate::work::checkpoint()?;
     // After the whole clip's features, so bad audio gets Classify's own error first.
-    let timeline = match windowing {
-        Some((window, hop)) => crate::stream::timeline(model, &audio, window, hop)?,
+    let timeline = match timeline_audio {
+        Some((audio, (window, hop))) => crate::stream::timeline(model, &audio, window, hop)?,
         None => Vec::new(),
     };
     let t2 = Instant::now();
@@ -320,8 +331,8 @@ fn run_model(model: &LoadedModel, data: &[f32], t: usize, f: usize) -> Result<Ve
 /// it on the worker pool for every window and utterance.
 ///
 /// [`Classify`]: pb::emotion_server::Emotion::classify
-pub(crate) fn classify_audio(model: &LoadedModel, audio: &Audio) -> Result<Vec<f32>> {
-    let (data, t, f) = model_input(model, audio)?;
+pub(crate) fn classify_audio(model: &LoadedModel, audio: Audio) -> Result<Vec<f32>> {
+    let (data, t, f) = model_input(model, Cow::Owned(audio))?;
     run_model(model, &data, t, f)
 }
 
@@ -353,7 +364,7 @@ fn extract_job(
     let t1 = Instant::now();
     crate::work::checkpoint()?;
     with_extractor(profile, |ex| {
-        let a = ex.analyze(&audio)?;
+        let a = ex.analyze_owned(audio)?;
         let features = a
             .utterance
             .iter()

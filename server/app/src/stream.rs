@@ -826,8 +826,7 @@ impl Session {
                 Event::Utterance { ended, from } => {
                     let samples = core.native.slice(from, ended.cut);
                     let audio = Audio::mono(samples.to_vec(), core.rate);
-                    let Some(probs) = skip_unanalysable(classify_audio(&self.model, &audio))?
-                    else {
+                    let Some(probs) = skip_unanalysable(classify_audio(&self.model, audio))? else {
                         continue;
                     };
                     let (start, end) =
@@ -838,7 +837,7 @@ impl Session {
                     let total = core.total();
                     let audio = Audio::mono(core.native.slice(0, total).to_vec(), core.rate);
                     // Exactly Classify's answer, errors included.
-                    let probs = classify_audio(&self.model, &audio)?;
+                    let probs = classify_audio(&self.model, audio)?;
                     let end = core.seconds(total);
                     out.push(utterance(&mut self.utterances, labels, 0.0, end, probs));
                 }
@@ -931,7 +930,7 @@ fn window_result(model: &LoadedModel, core: &Core, k: u64) -> Result<Option<pb::
     let end = start + core.win;
     let samples = core.resampled.slice(core.to_feature(start), core.to_feature(end));
     let audio = Audio::mono(samples.to_vec(), core.feature_rate);
-    let Some(probs) = skip_unanalysable(classify_audio(model, &audio))? else {
+    let Some(probs) = skip_unanalysable(classify_audio(model, audio))? else {
         return Ok(None);
     };
     let (label, scores) = scored(&model.manifest.labels, &probs);

@@ -98,6 +98,23 @@ impl Extractor {
 
     /// Refuses silent clips, then preprocesses and refuses clips left too short.
     pub fn preprocess(&mut self, audio: &Audio) -> Result<(Vec<f32>, u32)> {
+        self.check_input(audio)?;
+        let (y, sr) = self.preprocessor.run(audio)?;
+        self.check_length(y.len() as f64 / f64::from(sr), " after trimming silence")?;
+        Ok((y, sr))
+    }
+
+    /// [`Extractor::preprocess`] on audio the caller no longer needs, which saves copying a
+    /// mono clip's samples (see [`Preprocessor::run_owned`]).
+    pub fn preprocess_owned(&mut self, audio: Audio) -> Result<(Vec<f32>, u32)> {
+        self.check_input(&audio)?;
+        let (y, sr) = self.preprocessor.run_owned(audio)?;
+        self.check_length(y.len() as f64 / f64::from(sr), " after trimming silence")?;
+        Ok((y, sr))
+    }
+
+    /// The guards that apply before preprocessing: silence and length.
+    fn check_input(&self, audio: &Audio) -> Result<()> {
         let peak = audio.channels.iter().map(|c| peak_abs(c)).fold(0.0, f32::max);
         let peak_dbfs = 20.0 * f64::from(peak).max(1e-12).log10();
         if peak_dbfs < self.guards.silence_peak_dbfs {
@@ -109,10 +126,7 @@ impl Extractor {
                 ),
             ));
         }
-        self.check_length(audio.duration_secs(), "")?;
-        let (y, sr) = self.preprocessor.run(audio)?;
-        self.check_length(y.len() as f64 / f64::from(sr), " after trimming silence")?;
-        Ok((y, sr))
+        self.check_length(audio.duration_secs(), "")
     }
 
     fn check_length(&self, secs: f64, when: &str) -> Result<()> {
@@ -159,6 +173,13 @@ impl Extractor {
     /// Full analysis of decoded audio: preprocessing, frame, voice and utterance features.
     pub fn analyze(&mut self, audio: &Audio) -> Result<Analysis> {
         let (signal, sample_rate) = self.preprocess(audio)?;
+        self.analyze_signal(signal, sample_rate)
+    }
+
+    /// [`Extractor::analyze`] on audio the caller no longer needs: a mono clip's samples are
+    /// preprocessed in their own buffer instead of being copied first. Same result.
+    pub fn analyze_owned(&mut self, audio: Audio) -> Result<Analysis> {
+        let (signal, sample_rate) = self.preprocess_owned(audio)?;
         self.analyze_signal(signal, sample_rate)
     }
 

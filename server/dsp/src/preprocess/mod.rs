@@ -173,8 +173,16 @@ fn run_chain(
     cfg: &Preprocess,
     frame_length: usize,
     hop_length: usize,
-    mut resample_with: impl FnMut(u32, u32, &[f32]) -> Result<Vec<f32>>,
+    resample_with: impl FnMut(u32, u32, &[f32]) -> Result<Vec<f32>>,
 ) -> Result<(Vec<f32>, u32)> {
+    check_input(audio, cfg)?;
+    let mono = mixdown(audio);
+    run_chain_on_mono(mono, audio.sample_rate, cfg, frame_length, hop_length, resample_with)
+}
+
+/// Refuses audio the chain cannot process: a zero sample rate, or several channels with mono
+/// mixdown off.
+fn check_input(audio: &Audio, cfg: &Preprocess) -> Result<()> {
     if audio.sample_rate == 0 {
         return Err(Error::new(ErrorKind::InvalidConfig, "audio has a sample rate of 0 Hz"));
     }
@@ -188,9 +196,27 @@ fn run_chain(
             ),
         ));
     }
-    let mut y = mixdown(audio);
-    let mut rate = audio.sample_rate;
+    Ok(())
+}
 
+/// The mono signal of `audio`, taking a single channel's buffer over instead of copying it.
+fn into_mono(mut audio: Audio) -> Vec<f32> {
+    if audio.channels.len() == 1 {
+        audio.channels.pop().unwrap_or_default()
+    } else {
+        mixdown(&audio)
+    }
+}
+
+/// The chain after mixdown: resampling, normalisation, trimming, noise reduction.
+fn run_chain_on_mono(
+    mut y: Vec<f32>,
+    mut rate: u32,
+    cfg: &Preprocess,
+    frame_length: usize,
+    hop_length: usize,
+    mut resample_with: impl FnMut(u32, u32, &[f32]) -> Result<Vec<f32>>,
+) -> Result<(Vec<f32>, u32)> {
     if let Some(to) = cfg.resample_hz
         && to != rate
     {
@@ -243,8 +269,22 @@ impl Preprocessor {
 
     /// Runs the chain on `audio` (see [`preprocess`]), reusing resamplers planned earlier.
     pub fn run(&mut self, audio: &Audio) -> Result<(Vec<f32>, u32)> {
+        check_input(audio, &self.cfg)?;
+        self.run_on_mono(mixdown(audio), audio.sample_rate)
+    }
+
+    /// [`Preprocessor::run`] on audio the caller no longer needs: a mono clip's samples are
+    /// processed in their own buffer rather than copied first (the same result).
+    pub fn run_owned(&mut self, audio: Audio) -> Result<(Vec<f32>, u32)> {
+        check_input(&audio, &self.cfg)?;
+        let rate = audio.sample_rate;
+        self.run_on_mono(into_mono(audio), rate)
+    }
+
+    fn run_on_mono(&mut self, mono: Vec<f32>, rate: u32) -> Result<(Vec<f32>, u32)> {
         let resamplers = &mut self.resamplers;
-        run_chain(audio, &self.cfg, self.frame_length, self.hop_length, |from, to, y| {
+        let (frame_length, hop_length) = (self.frame_length, self.hop_length);
+        run_chain_on_mono(mono, rate, &self.cfg, frame_length, hop_length, |from, to, y| {
             // Only the target rate is fixed per configuration, so the source rate is the key.
             let r = match resamplers.entry(from) {
                 std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
