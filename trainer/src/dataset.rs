@@ -102,6 +102,19 @@ impl Dataset {
         }
     }
 
+    /// Appends, to every clip's utterance vector, statistics of each frame column over the
+    /// clip: mean, standard deviation, 10th / 50th / 90th percentile, range and mean absolute
+    /// frame-to-frame change ([`FRAME_STATISTICS`] per column, column-major). They summarise
+    /// the whole frame matrix for the MLP (`--frame-stats`), which otherwise sees only the 46
+    /// utterance features.
+    pub fn with_frame_statistics(mut self) -> Self {
+        for f in &mut self.features {
+            let stats = frame_statistics(f);
+            f.utterance.extend(stats);
+        }
+        self
+    }
+
     fn utterance_f32(&self, i: usize) -> Vec<f32> {
         self.features[i].utterance.iter().map(|&v| v as f32).collect()
     }
@@ -143,5 +156,72 @@ impl Dataset {
             ex.labels.push(self.clips[i].emotion.index());
         }
         Ok(ex)
+    }
+}
+
+/// Names of the statistics [`Dataset::with_frame_statistics`] computes per frame column, in
+/// order.
+pub const FRAME_STATISTICS: [&str; 7] =
+    ["mean", "std", "p10", "p50", "p90", "range", "mean_abs_delta"];
+
+/// Percentile `q` (0–100) of sorted `v`, interpolating linearly between ranks (numpy's default).
+fn percentile(sorted: &[f64], q: f64) -> f64 {
+    let pos = q / 100.0 * (sorted.len() - 1) as f64;
+    let (lo, frac) = (pos.floor() as usize, pos - pos.floor());
+    let hi = (lo + 1).min(sorted.len() - 1);
+    sorted[lo] + (sorted[hi] - sorted[lo]) * frac
+}
+
+/// [`FRAME_STATISTICS`] of each column of `f` (zeros for a clip without frames).
+fn frame_statistics(f: &ClipFeatures) -> Vec<f64> {
+    let mut out = Vec::with_capacity(f.cols * FRAME_STATISTICS.len());
+    let mut column = Vec::with_capacity(f.rows);
+    for c in 0..f.cols {
+        column.clear();
+        column.extend((0..f.rows).map(|r| f64::from(f.frames[r * f.cols + c])));
+        if column.is_empty() {
+            out.extend([0.0; FRAME_STATISTICS.len()]);
+            continue;
+        }
+        let n = column.len() as f64;
+        let mean = column.iter().sum::<f64>() / n;
+        let std = (column.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt();
+        let delta = if column.len() > 1 {
+            column.windows(2).map(|w| (w[1] - w[0]).abs()).sum::<f64>() / (n - 1.0)
+        } else {
+            0.0
+        };
+        column.sort_by(f64::total_cmp);
+        let range = column[column.len() - 1] - column[0];
+        out.extend([
+            mean,
+            std,
+            percentile(&column, 10.0),
+            percentile(&column, 50.0),
+            percentile(&column, 90.0),
+            range,
+            delta,
+        ]);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frame_statistics_per_column() {
+        // Two columns over five frames: 1..=5 and a constant 7.
+        let frames: Vec<f32> = (1..=5).flat_map(|v| [v as f32, 7.0]).collect();
+        let f = ClipFeatures { frames, rows: 5, cols: 2, utterance: vec![] };
+        let s = frame_statistics(&f);
+        let first = [3.0, 2f64.sqrt(), 1.4, 3.0, 4.6, 4.0, 1.0];
+        for (k, (got, want)) in s[..7].iter().zip(first).enumerate() {
+            assert!((got - want).abs() < 1e-9, "{}: {got} vs {want}", FRAME_STATISTICS[k]);
+        }
+        assert_eq!(&s[7..], &[7.0, 0.0, 7.0, 7.0, 7.0, 0.0, 0.0]);
+        let empty = ClipFeatures { frames: vec![], rows: 0, cols: 2, utterance: vec![] };
+        assert_eq!(frame_statistics(&empty), vec![0.0; 14]);
     }
 }

@@ -13,9 +13,11 @@
 //! part alone. [`model`] holds the networks (the LSTM is written out, masked, so padded
 //! batches equal unpadded clips and the weights map onto ONNX's `LSTM`), [`train`] the loop
 //! (length-bucketed batches, Adam, early stopping on validation loss, best checkpoint kept),
-//! [`eval`] the metrics and reports, [`artifact`] the model directory and [`run`] the two
+//! [`adapt`] the optional per-speaker normalisation (a
+//! protocol of its own, reported apart), [`eval`] the metrics and reports, [`artifact`] the model directory and [`run`] the two
 //! commands as library calls. Errors are one [`Error`] type with a matchable [`ErrorKind`].
 
+pub mod adapt;
 pub mod artifact;
 pub mod corpus;
 pub mod dataset;

@@ -195,6 +195,15 @@ struct TrainArgs {
     /// Halve the learning rate after this many epochs without a validation improvement.
     #[arg(long)]
     lr_plateau: Option<usize>,
+    /// Normalise each clip's features by statistics of the other half of its speaker's clips
+    /// (speaker adaptation from unlabelled speech; needs --split speaker and --no-onnx, since
+    /// the server does not normalise by speaker).
+    #[arg(long)]
+    speaker_norm: bool,
+    /// MLP only: add per-column statistics of the frame matrix (mean, std, 10/50/90th
+    /// percentile, range, mean absolute change) to the 46 utterance features.
+    #[arg(long)]
+    frame_stats: bool,
 }
 
 #[derive(Args)]
@@ -261,6 +270,8 @@ fn train(args: TrainArgs) -> anyhow::Result<()> {
             max_steps: args.max_steps,
             spec_augment: args.spec_augment,
             lr_plateau: args.lr_plateau,
+            speaker_norm: args.speaker_norm,
+            frame_stats: args.frame_stats,
         },
         out: args.out,
         export_onnx: !args.no_onnx,

@@ -164,9 +164,10 @@ fn train_split(
         },
         standardization: scaler,
         description: format!(
-            "{} on {} features, {label} split, seed {}",
+            "{} on {} features{}, {label} split, seed {}",
             arch.name(),
             opts.features.name,
+            if opts.train.speaker_norm { " normalised per speaker" } else { "" },
             opts.train.seed
         ),
         streaming: artifact::Streaming::default(),
@@ -204,6 +205,7 @@ fn train_split(
         "split": label,
         "scored_on": if test_ex.is_empty() { "validation" } else { "test" },
         "seed": opts.train.seed,
+        "speaker_norm": opts.train.speaker_norm,
         "sizes": meta.training.sizes,
         "best_epoch": trained.best_epoch,
         "epochs_run": trained.history.len(),
@@ -222,6 +224,19 @@ fn train_split(
         pred,
         test: scored_idx.clone(),
     })
+}
+
+/// Applies the training configuration's feature options, in the same order for `train` and
+/// `eval`: frame statistics first (from the raw frames), then speaker normalisation (of
+/// everything, so it also normalises those statistics).
+fn prepare(ds: Dataset, config: &TrainConfig, log: &mut dyn FnMut(&str)) -> Result<Dataset> {
+    let ds = if config.frame_stats { ds.with_frame_statistics() } else { ds };
+    if config.speaker_norm {
+        log("normalising every clip by the other half of its speaker's clips (--speaker-norm)");
+        crate::adapt::normalize_by_speaker(&ds)
+    } else {
+        Ok(ds)
+    }
 }
 
 /// Loads the clips and features for `sources`.
@@ -250,8 +265,31 @@ pub fn load_dataset(
 
 /// Trains (one split, or k folds) and writes the model directory or directories.
 pub fn train(opts: &TrainOptions, log: &mut dyn FnMut(&str)) -> Result<TrainOutcome> {
+    if opts.train.speaker_norm {
+        if opts.split != SplitKind::Speaker {
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                "--speaker-norm needs --split speaker: under a random split a training clip \
+                 would be normalised with test clips of its speaker",
+            ));
+        }
+        if opts.export_onnx {
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                "--speaker-norm needs --no-onnx: the server does not normalise by speaker, so \
+                 the exported graph would see features it was not trained on",
+            ));
+        }
+    }
+    if opts.train.frame_stats && opts.train.arch != Arch::Mlp {
+        return Err(Error::new(
+            ErrorKind::InvalidArgument,
+            "--frame-stats is for --arch mlp: the CNN-LSTM reads the frames themselves",
+        ));
+    }
     let (ds, skipped) =
         load_dataset(&opts.sources, &opts.label_map, &opts.features, &opts.cache_root, log)?;
+    let ds = prepare(ds, &opts.train, log)?;
     let seed = opts.train.seed;
     match opts.folds {
         None => {
@@ -294,7 +332,7 @@ pub fn train(opts: &TrainOptions, log: &mut dyn FnMut(&str)) -> Result<TrainOutc
             }
             let (corpus, speaker) = groups(&ds.clips, &idx);
             let mut report = Report::compute(&truth, &pred, &corpus, &speaker)?;
-            report.meta = serde_json::json!({"cross_validation": k, "fold_validation": opts.fold_validation.to_string(), "seed": seed, "arch": opts.train.arch.name(),
+            report.meta = serde_json::json!({"cross_validation": k, "fold_validation": opts.fold_validation.to_string(), "seed": seed, "speaker_norm": opts.train.speaker_norm, "arch": opts.train.arch.name(),
                 "features": opts.features.name, "folds": per_fold});
             report.write(
                 &opts.out.join(files::REPORT_JSON),
@@ -319,6 +357,7 @@ pub fn evaluate(
 ) -> Result<Report> {
     let saved = artifact::load(model_dir)?;
     let (ds, _) = load_dataset(sources, map, &saved.features, cache_root, log)?;
+    let ds = prepare(ds, &saved.meta.training.config, log)?;
     let all: Vec<usize> = (0..ds.clips.len()).collect();
     let examples = ds.examples(&all, saved.meta.arch, &saved.meta.standardization)?;
     let probs = train::predict(&saved.net, &examples, 64, &burn::prelude::Device::flex())?;

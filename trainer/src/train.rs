@@ -73,6 +73,14 @@ pub struct TrainConfig {
     /// (`None`: constant rate, the case study's schedule).
     #[serde(default)]
     pub lr_plateau: Option<usize>,
+    /// Normalise every clip by its own speaker's other clips before standardising (see
+    /// [`crate::adapt`]); a model trained so must be evaluated the same way.
+    #[serde(default)]
+    pub speaker_norm: bool,
+    /// MLP only: append statistics of every frame column to the utterance features (see
+    /// [`crate::dataset::Dataset::with_frame_statistics`]).
+    #[serde(default)]
+    pub frame_stats: bool,
 }
 
 impl Default for TrainConfig {
@@ -87,6 +95,8 @@ impl Default for TrainConfig {
             max_steps: None,
             spec_augment: false,
             lr_plateau: None,
+            speaker_norm: false,
+            frame_stats: false,
         }
     }
 }

@@ -186,3 +186,61 @@ fn saved_weights_reload_to_the_same_predictions() -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+fn speaker_options(out: &Path, cache: &Path, train: TrainConfig) -> TrainOptions {
+    TrainOptions {
+        sources: sources(),
+        label_map: LabelMap::default(),
+        features: FeatureConfig::seed(),
+        cache_root: cache.to_path_buf(),
+        split: SplitKind::Speaker,
+        folds: None,
+        fold_validation: prosodia_trainer::split::FoldValidation::default(),
+        train,
+        out: out.to_path_buf(),
+        export_onnx: false,
+    }
+}
+
+#[test]
+fn frame_statistics_and_speaker_normalisation_train_and_evaluate_alike() -> anyhow::Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let out = tmp.path().join("models/adaptive/1");
+    let cache = tmp.path().join("cache");
+    let config = TrainConfig {
+        max_steps: Some(4),
+        frame_stats: true,
+        speaker_norm: true,
+        ..quick(Arch::Mlp, 2)
+    };
+    run::train(&speaker_options(&out, &cache, config), &mut |_| {})?;
+    let saved = artifact::load(&out)?;
+    assert!(saved.meta.training.config.frame_stats && saved.meta.training.config.speaker_norm);
+    // 46 utterance features and 7 statistics of each of the seed preset's 31 frame columns.
+    assert_eq!(saved.meta.input.width, 46 + 7 * 31);
+    // `evaluate` must rebuild the same 263 inputs, or the network would refuse the width.
+    let report = run::evaluate(&out, &sources(), &LabelMap::default(), &cache, &mut |_| {})?;
+    assert_eq!(report.n, 24);
+    Ok(())
+}
+
+#[test]
+fn options_that_cannot_be_honoured_are_refused_before_any_work() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let (out, cache) = (tmp.path().join("out"), tmp.path().join("cache"));
+    let refused = |opts: TrainOptions, needle: &str| {
+        let err = run::train(&opts, &mut |_| {}).expect_err(needle);
+        assert_eq!(err.kind(), prosodia_trainer::ErrorKind::InvalidArgument, "{err}");
+        assert!(err.to_string().contains(needle), "{err}");
+        assert!(!cache.exists(), "features were extracted before refusing: {err}");
+    };
+    let adaptive = TrainConfig { speaker_norm: true, ..quick(Arch::Mlp, 1) };
+    let mut random = speaker_options(&out, &cache, adaptive.clone());
+    random.split = SplitKind::Random;
+    refused(random, "--split speaker");
+    let mut exported = speaker_options(&out, &cache, adaptive);
+    exported.export_onnx = true;
+    refused(exported, "--no-onnx");
+    let stats_for_cnn = TrainConfig { frame_stats: true, ..quick(Arch::CnnLstm, 1) };
+    refused(speaker_options(&out, &cache, stats_for_cnn), "--arch mlp");
+}
