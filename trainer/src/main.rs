@@ -204,6 +204,10 @@ struct TrainArgs {
     /// percentile, range, mean absolute change) to the 46 utterance features.
     #[arg(long)]
     frame_stats: bool,
+    /// Weight the training loss by class so every class counts alike (scikit-learn's
+    /// "balanced" weights); validation loss stays unweighted.
+    #[arg(long)]
+    class_balance: bool,
 }
 
 #[derive(Args)]
@@ -272,6 +276,7 @@ fn train(args: TrainArgs) -> anyhow::Result<()> {
             lr_plateau: args.lr_plateau,
             speaker_norm: args.speaker_norm,
             frame_stats: args.frame_stats,
+            class_balance: args.class_balance,
         },
         out: args.out,
         export_onnx: !args.no_onnx,

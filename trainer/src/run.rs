@@ -206,6 +206,8 @@ fn train_split(
         "scored_on": if test_ex.is_empty() { "validation" } else { "test" },
         "seed": opts.train.seed,
         "speaker_norm": opts.train.speaker_norm,
+        "frame_stats": opts.train.frame_stats,
+        "class_balance": opts.train.class_balance,
         "sizes": meta.training.sizes,
         "best_epoch": trained.best_epoch,
         "epochs_run": trained.history.len(),
@@ -332,7 +334,7 @@ pub fn train(opts: &TrainOptions, log: &mut dyn FnMut(&str)) -> Result<TrainOutc
             }
             let (corpus, speaker) = groups(&ds.clips, &idx);
             let mut report = Report::compute(&truth, &pred, &corpus, &speaker)?;
-            report.meta = serde_json::json!({"cross_validation": k, "fold_validation": opts.fold_validation.to_string(), "seed": seed, "speaker_norm": opts.train.speaker_norm, "arch": opts.train.arch.name(),
+            report.meta = serde_json::json!({"cross_validation": k, "fold_validation": opts.fold_validation.to_string(), "seed": seed, "speaker_norm": opts.train.speaker_norm, "frame_stats": opts.train.frame_stats, "class_balance": opts.train.class_balance, "arch": opts.train.arch.name(),
                 "features": opts.features.name, "folds": per_fold});
             report.write(
                 &opts.out.join(files::REPORT_JSON),

@@ -81,6 +81,11 @@ pub struct TrainConfig {
     /// [`crate::dataset::Dataset::with_frame_statistics`]).
     #[serde(default)]
     pub frame_stats: bool,
+    /// Weight each training example's loss by its class's [`balanced_class_weights`], so a
+    /// rare class (RAVDESS has half as many neutral clips as any other class) counts as much
+    /// as a common one. Validation loss, the early-stopping criterion, stays unweighted.
+    #[serde(default)]
+    pub class_balance: bool,
 }
 
 impl Default for TrainConfig {
@@ -97,6 +102,7 @@ impl Default for TrainConfig {
             lr_plateau: None,
             speaker_norm: false,
             frame_stats: false,
+            class_balance: false,
         }
     }
 }
@@ -223,6 +229,35 @@ pub fn cross_entropy(logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
     let n = targets.dims()[0];
     let logp = log_softmax(logits, 1);
     logp.gather(1, targets.reshape([n, 1])).mean().neg()
+}
+
+/// Cross-entropy with each example weighted by `weights` (`[N]`):
+/// `Σ wᵢ · −log pᵢ[yᵢ] / Σ wᵢ`, the plain mean when all weights are equal.
+pub fn weighted_cross_entropy(
+    logits: Tensor<2>,
+    targets: Tensor<1, Int>,
+    weights: &[f32],
+) -> Tensor<1> {
+    let n = targets.dims()[0];
+    let device = logits.device();
+    let total: f32 = weights.iter().sum();
+    let w = Tensor::<1>::from_data(TensorData::new(weights.to_vec(), [n]), &device);
+    let picked = log_softmax(logits, 1).gather(1, targets.reshape([n, 1])).reshape([n]);
+    (picked * w).sum().neg().div_scalar(total.max(f32::MIN_POSITIVE))
+}
+
+/// scikit-learn's "balanced" class weights: `n / (k · count(c))` over the `k` classes present
+/// in `labels`; a class with no examples gets 0.
+pub fn balanced_class_weights(labels: &[usize]) -> [f32; Emotion::COUNT] {
+    let mut counts = [0usize; Emotion::COUNT];
+    for &y in labels {
+        if let Some(c) = counts.get_mut(y) {
+            *c += 1;
+        }
+    }
+    let present = counts.iter().filter(|&&c| c > 0).count().max(1);
+    let n = labels.len() as f32;
+    counts.map(|c| if c == 0 { 0.0 } else { n / (present as f32 * c as f32) })
 }
 
 /// Length-bucketed batches of `0..n` (see the module documentation).
@@ -369,6 +404,7 @@ pub fn fit(
     let (mut batch_secs, mut batch_count) = (0.0, 0usize);
     let mut learning_rate = config.learning_rate;
     let mut since_decay = 0;
+    let class_weights = config.class_balance.then(|| balanced_class_weights(&train.labels));
     'epochs: for epoch in 1..=config.epochs {
         let mut loss_sum = 0.0;
         let mut n_batches = 0usize;
@@ -385,7 +421,13 @@ pub fn fit(
                 make_batch(train, &indices, config.arch, &device)
             };
             let targets = batch.targets.clone();
-            let loss = cross_entropy(net.logits(batch), targets);
+            let loss = match &class_weights {
+                Some(w) => {
+                    let weights: Vec<f32> = indices.iter().map(|&i| w[train.labels[i]]).collect();
+                    weighted_cross_entropy(net.logits(batch), targets, &weights)
+                }
+                None => cross_entropy(net.logits(batch), targets),
+            };
             let grads = GradientsParams::from_grads(loss.backward(), &net);
             net = optim.step(learning_rate, net, grads);
             loss_sum += scalar(loss.inner())?;
@@ -554,5 +596,30 @@ mod tests {
         let got = scalar(cross_entropy(logits, targets)).unwrap();
         let want = (2f64.ln() + (1.0 + (-2f64).exp()).ln()) / 2.0;
         assert!((got - want).abs() < 1e-5, "{got} vs {want}");
+    }
+
+    #[test]
+    fn weighted_cross_entropy_weighs_each_example() {
+        let device = Device::flex();
+        let logits =
+            || Tensor::<2>::from_data(TensorData::new(vec![0f32, 0.0, 2.0, 0.0], [2, 2]), &device);
+        let targets = || Tensor::<1, Int>::from_data(TensorData::new(vec![0i64, 0], [2]), &device);
+        let (first, second) = (2f64.ln(), (1.0 + (-2f64).exp()).ln());
+        let even = scalar(weighted_cross_entropy(logits(), targets(), &[2.0, 2.0])).unwrap();
+        let plain = scalar(cross_entropy(logits(), targets())).unwrap();
+        assert!((even - plain).abs() < 1e-6, "{even} vs {plain}");
+        let skewed = scalar(weighted_cross_entropy(logits(), targets(), &[3.0, 1.0])).unwrap();
+        let want = (3.0 * first + second) / 4.0;
+        assert!((skewed - want).abs() < 1e-5, "{skewed} vs {want}");
+    }
+
+    #[test]
+    fn balanced_weights_make_classes_count_alike() {
+        let w = balanced_class_weights(&[0, 0, 0, 1]);
+        assert!((w[0] - 4.0 / 6.0).abs() < 1e-6 && (w[1] - 2.0).abs() < 1e-6, "{w:?}");
+        assert_eq!(&w[2..], &[0.0; 4]);
+        // Each class's total weight is the same: 3 × 2/3 = 1 × 2.
+        assert!((3.0 * w[0] - w[1]).abs() < 1e-6);
+        assert_eq!(balanced_class_weights(&[]), [0.0; 6]);
     }
 }

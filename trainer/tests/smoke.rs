@@ -203,7 +203,8 @@ fn speaker_options(out: &Path, cache: &Path, train: TrainConfig) -> TrainOptions
 }
 
 #[test]
-fn frame_statistics_and_speaker_normalisation_train_and_evaluate_alike() -> anyhow::Result<()> {
+fn frame_statistics_class_balance_and_speaker_normalisation_train_and_evaluate_alike()
+-> anyhow::Result<()> {
     let tmp = tempfile::tempdir()?;
     let out = tmp.path().join("models/adaptive/1");
     let cache = tmp.path().join("cache");
@@ -211,11 +212,13 @@ fn frame_statistics_and_speaker_normalisation_train_and_evaluate_alike() -> anyh
         max_steps: Some(4),
         frame_stats: true,
         speaker_norm: true,
+        class_balance: true,
         ..quick(Arch::Mlp, 2)
     };
     run::train(&speaker_options(&out, &cache, config), &mut |_| {})?;
     let saved = artifact::load(&out)?;
-    assert!(saved.meta.training.config.frame_stats && saved.meta.training.config.speaker_norm);
+    let recorded = &saved.meta.training.config;
+    assert!(recorded.frame_stats && recorded.speaker_norm && recorded.class_balance);
     // 46 utterance features and 7 statistics of each of the seed preset's 31 frame columns.
     assert_eq!(saved.meta.input.width, 46 + 7 * 31);
     // `evaluate` must rebuild the same 263 inputs, or the network would refuse the width.
