@@ -11,7 +11,9 @@
 //! The cache lives at `<root>/<config key>/<content hash>.feat`, where the config key hashes
 //! the configuration's TOML together with [`CACHE_VERSION`], and the content hash is of the
 //! audio bytes, so renaming or moving a corpus keeps its cache and editing a file or the
-//! configuration misses it. Entries are written to a temporary name and renamed into place,
+//! configuration misses it. Speed-perturbed copies of the clips (a training augmentation,
+//! [`extract_bytes_at_speed`]) live beside them, in a folder whose key also hashes the speed.
+//! Entries are written to a temporary name and renamed into place,
 //! so an interrupted run never leaves a half-written entry behind. The format is small and
 //! explicit (little-endian): magic `PRSDFEAT`, format version u32, rows u32, cols u32,
 //! utterance count u32, `rows·cols` f32 frame values, then the utterance values as f64.
@@ -112,8 +114,30 @@ pub fn extractor(config: &FeatureConfig) -> Result<Extractor> {
 
 /// Extracts features from audio bytes with a reusable extractor.
 pub fn extract_bytes(extractor: &mut Extractor, bytes: &[u8]) -> Result<ClipFeatures> {
+    extract_bytes_at_speed(extractor, bytes, 1.0)
+}
+
+/// [`extract_bytes`] of the clip played `speed` times as fast (speed perturbation, the
+/// training augmentation): the decoded samples are declared to have `speed` times their rate
+/// before preprocessing resamples them, so duration scales by `1 / speed` and every frequency,
+/// pitch and formants alike, by `speed`, as in a shorter or longer vocal tract.
+pub fn extract_bytes_at_speed(
+    extractor: &mut Extractor,
+    bytes: &[u8],
+    speed: f64,
+) -> Result<ClipFeatures> {
     let feat = |e: prosodia_dsp::Error| Error::new(ErrorKind::Features, e.to_string());
-    let audio = decode(bytes, &DecodeLimits::default()).map_err(feat)?;
+    let mut audio = decode(bytes, &DecodeLimits::default()).map_err(feat)?;
+    if speed != 1.0 {
+        let rate = (f64::from(audio.sample_rate) * speed).round();
+        if !(1.0..=f64::from(u32::MAX)).contains(&rate) {
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                format!("speed {speed} gives an unusable sample rate ({rate} Hz)"),
+            ));
+        }
+        audio.sample_rate = rate as u32;
+    }
     let analysis = extractor.analyze_owned(audio).map_err(feat)?;
     let m = extractor.frame_matrix(&analysis.spectral);
     Ok(ClipFeatures {
@@ -129,17 +153,34 @@ pub fn extract_bytes(extractor: &mut Extractor, bytes: &[u8]) -> Result<ClipFeat
 pub struct FeatureCache {
     dir: PathBuf,
     config: FeatureConfig,
+    speed: f64,
 }
 
 impl FeatureCache {
     /// Opens (creating if needed) the cache for `config` under `root`.
     pub fn open(root: &Path, config: &FeatureConfig) -> Result<Self> {
+        Self::open_at_speed(root, config, 1.0)
+    }
+
+    /// Opens the cache of `config`'s features of every clip played `speed` times as fast
+    /// (see [`extract_bytes_at_speed`]); speed 1 is [`FeatureCache::open`]'s cache.
+    pub fn open_at_speed(root: &Path, config: &FeatureConfig, speed: f64) -> Result<Self> {
+        if !(speed.is_finite() && speed > 0.0) {
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                format!("speed perturbation: {speed} is not a positive speed factor"),
+            ));
+        }
         config.validate().map_err(|e| Error::new(ErrorKind::InvalidArgument, e.to_string()))?;
         let toml =
             config.to_toml().map_err(|e| Error::new(ErrorKind::InvalidArgument, e.to_string()))?;
         let mut h = Hasher128::new();
         h.update(&CACHE_VERSION.to_le_bytes());
         h.update(toml.as_bytes());
+        if speed != 1.0 {
+            // Only perturbed caches hash the speed, so unperturbed entries keep their folder.
+            h.update(&speed.to_le_bytes());
+        }
         let key = h.hex();
         let dir = root.join(format!("{}-{}", sanitize(&config.name), &key[..16]));
         fs::create_dir_all(&dir).at(&dir)?;
@@ -147,7 +188,7 @@ impl FeatureCache {
         if !toml_path.exists() {
             fs::write(&toml_path, toml).at(&toml_path)?;
         }
-        Ok(Self { dir, config: config.clone() })
+        Ok(Self { dir, config: config.clone(), speed })
     }
 
     /// The folder holding this configuration's entries.
@@ -181,7 +222,7 @@ impl FeatureCache {
                 }
             }
         }
-        let features = extract_bytes(extractor, &bytes)
+        let features = extract_bytes_at_speed(extractor, &bytes, self.speed)
             .map_err(|e| Error::new(e.kind(), format!("{}: {}", path.display(), e.message())))?;
         let tmp = entry.with_extension(format!("tmp{}", std::process::id()));
         let mut file = fs::File::create(&tmp).at(&tmp)?;

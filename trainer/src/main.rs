@@ -208,6 +208,10 @@ struct TrainArgs {
     /// "balanced" weights); validation loss stays unweighted.
     #[arg(long)]
     class_balance: bool,
+    /// Add a speed-perturbed copy of every training clip per factor, e.g. `0.9,1.1` (pitch,
+    /// formants and duration scale together; features of the copies are cached too).
+    #[arg(long, value_delimiter = ',')]
+    speed_perturb: Vec<f64>,
 }
 
 #[derive(Args)]
@@ -277,6 +281,7 @@ fn train(args: TrainArgs) -> anyhow::Result<()> {
             speaker_norm: args.speaker_norm,
             frame_stats: args.frame_stats,
             class_balance: args.class_balance,
+            speed_perturb: args.speed_perturb,
         },
         out: args.out,
         export_onnx: !args.no_onnx,

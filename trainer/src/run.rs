@@ -95,8 +95,17 @@ struct FoldResult {
     test: Vec<usize>,
 }
 
+/// The clips of `copy` that are the clips of `ds` at `indices` (a perturbed copy lacks the
+/// clips whose perturbed extraction failed).
+fn same_clips(ds: &Dataset, copy: &Dataset, indices: &[usize]) -> Vec<usize> {
+    let position: std::collections::HashMap<&Path, usize> =
+        copy.clips.iter().enumerate().map(|(i, c)| (c.path.as_path(), i)).collect();
+    indices.iter().filter_map(|&i| position.get(ds.clips[i].path.as_path()).copied()).collect()
+}
+
 fn train_split(
     ds: &Dataset,
+    copies: &[Dataset],
     split: &Split,
     label: &str,
     opts: &TrainOptions,
@@ -108,7 +117,10 @@ fn train_split(
         return Err(Error::new(ErrorKind::Split, format!("{label}: the training part is empty")));
     }
     let scaler = ds.fit_standardizer(&split.train, arch)?;
-    let train_ex = ds.examples(&split.train, arch, &scaler)?;
+    let mut train_ex = ds.examples(&split.train, arch, &scaler)?;
+    for copy in copies {
+        train_ex.extend(copy.examples(&same_clips(ds, copy, &split.train), arch, &scaler)?);
+    }
     let val_ex = ds.examples(&split.val, arch, &scaler)?;
     let test_ex = ds.examples(&split.test, arch, &scaler)?;
     log(&format!(
@@ -208,6 +220,7 @@ fn train_split(
         "speaker_norm": opts.train.speaker_norm,
         "frame_stats": opts.train.frame_stats,
         "class_balance": opts.train.class_balance,
+        "speed_perturb": opts.train.speed_perturb,
         "sizes": meta.training.sizes,
         "best_epoch": trained.best_epoch,
         "epochs_run": trained.history.len(),
@@ -292,6 +305,18 @@ pub fn train(opts: &TrainOptions, log: &mut dyn FnMut(&str)) -> Result<TrainOutc
     let (ds, skipped) =
         load_dataset(&opts.sources, &opts.label_map, &opts.features, &opts.cache_root, log)?;
     let ds = prepare(ds, &opts.train, log)?;
+    let mut copies = Vec::new();
+    for &speed in &opts.train.speed_perturb {
+        let cache = FeatureCache::open_at_speed(&opts.cache_root, &opts.features, speed)?;
+        let copy = Dataset::load(ds.clips.clone(), &cache);
+        log(&format!(
+            "speed {speed}: {} training copies ({} clips failed: {})",
+            copy.clips.len(),
+            copy.failed.len(),
+            copy.failed.first().map_or(String::from("-"), |(p, e)| format!("{}: {e}", p.display()))
+        ));
+        copies.push(prepare(copy, &opts.train, log)?);
+    }
     let seed = opts.train.seed;
     match opts.folds {
         None => {
@@ -303,7 +328,7 @@ pub fn train(opts: &TrainOptions, log: &mut dyn FnMut(&str)) -> Result<TrainOutc
                     (split::by_speaker(&ds.clips, Fractions::default(), seed)?, "speaker")
                 }
             };
-            let r = train_split(&ds, &split, label, opts, &opts.out, log)?;
+            let r = train_split(&ds, &copies, &split, label, opts, &opts.out, log)?;
             Ok(TrainOutcome { report: r.report, model_dirs: vec![r.dir], skipped })
         }
         Some(k) => {
@@ -320,6 +345,7 @@ pub fn train(opts: &TrainOptions, log: &mut dyn FnMut(&str)) -> Result<TrainOutc
                 let label = format!("speaker fold {}/{k}", i + 1);
                 let r = train_split(
                     &ds,
+                    &copies,
                     split,
                     &label,
                     opts,
@@ -334,7 +360,7 @@ pub fn train(opts: &TrainOptions, log: &mut dyn FnMut(&str)) -> Result<TrainOutc
             }
             let (corpus, speaker) = groups(&ds.clips, &idx);
             let mut report = Report::compute(&truth, &pred, &corpus, &speaker)?;
-            report.meta = serde_json::json!({"cross_validation": k, "fold_validation": opts.fold_validation.to_string(), "seed": seed, "speaker_norm": opts.train.speaker_norm, "frame_stats": opts.train.frame_stats, "class_balance": opts.train.class_balance, "arch": opts.train.arch.name(),
+            report.meta = serde_json::json!({"cross_validation": k, "fold_validation": opts.fold_validation.to_string(), "seed": seed, "speaker_norm": opts.train.speaker_norm, "frame_stats": opts.train.frame_stats, "class_balance": opts.train.class_balance, "speed_perturb": opts.train.speed_perturb, "arch": opts.train.arch.name(),
                 "features": opts.features.name, "folds": per_fold});
             report.write(
                 &opts.out.join(files::REPORT_JSON),

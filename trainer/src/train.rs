@@ -47,6 +47,13 @@ impl Examples {
     pub fn is_empty(&self) -> bool {
         self.inputs.is_empty()
     }
+
+    /// Appends `other`'s clips (of the same width).
+    pub fn extend(&mut self, other: Examples) {
+        self.inputs.extend(other.inputs);
+        self.lengths.extend(other.lengths);
+        self.labels.extend(other.labels);
+    }
 }
 
 /// Hyper-parameters of a run.
@@ -86,6 +93,11 @@ pub struct TrainConfig {
     /// as a common one. Validation loss, the early-stopping criterion, stays unweighted.
     #[serde(default)]
     pub class_balance: bool,
+    /// Speed-perturbed copies of every training clip added to the training part, one per
+    /// factor (e.g. `[0.9, 1.1]`; see [`crate::features::extract_bytes_at_speed`]). Validation
+    /// and test clips are never perturbed.
+    #[serde(default)]
+    pub speed_perturb: Vec<f64>,
 }
 
 impl Default for TrainConfig {
@@ -103,6 +115,7 @@ impl Default for TrainConfig {
             speaker_norm: false,
             frame_stats: false,
             class_balance: false,
+            speed_perturb: Vec::new(),
         }
     }
 }

@@ -247,3 +247,51 @@ fn options_that_cannot_be_honoured_are_refused_before_any_work() {
     let stats_for_cnn = TrainConfig { frame_stats: true, ..quick(Arch::CnnLstm, 1) };
     refused(speaker_options(&out, &cache, stats_for_cnn), "--arch mlp");
 }
+
+#[test]
+fn speed_perturbation_scales_duration_and_pitch_and_has_its_own_cache() -> anyhow::Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let config = FeatureConfig::seed();
+    let clip = fixtures().join("ravdess/03-01-05-02-01-01-01.wav");
+    let bytes = std::fs::read(&clip)?;
+    let mut extractor = prosodia_trainer::features::extractor(&config)?;
+    let plain = prosodia_trainer::features::extract_bytes(&mut extractor, &bytes)?;
+    let faster = prosodia_trainer::features::extract_bytes_at_speed(&mut extractor, &bytes, 1.25)?;
+    let index = |name: &str| {
+        prosodia_dsp::utterance::NAMES.iter().position(|n| *n == name).expect("feature name")
+    };
+    // Played 1.25 times as fast: a fifth shorter, and the voice a quarter higher.
+    let frames = faster.rows as f64 / plain.rows as f64;
+    assert!((frames - 0.8).abs() < 0.05, "{} vs {} frames", faster.rows, plain.rows);
+    let pitch = faster.utterance[index("pitch_median")] / plain.utterance[index("pitch_median")];
+    assert!((pitch - 1.25).abs() < 0.05, "pitch ratio {pitch}");
+
+    let unperturbed = FeatureCache::open_at_speed(tmp.path(), &config, 1.0)?;
+    assert_eq!(unperturbed.dir(), FeatureCache::open(tmp.path(), &config)?.dir());
+    let perturbed = FeatureCache::open_at_speed(tmp.path(), &config, 1.25)?;
+    assert_ne!(perturbed.dir(), unperturbed.dir());
+    let (cached, _) = perturbed.get_or_extract(&mut extractor, &clip)?;
+    assert_eq!(cached, faster);
+    for bad in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+        let err = FeatureCache::open_at_speed(tmp.path(), &config, bad).expect_err("bad speed");
+        assert!(err.to_string().contains("speed"), "{err}");
+    }
+    Ok(())
+}
+
+#[test]
+fn speed_perturbation_adds_copies_of_the_training_clips_only() -> anyhow::Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let cache = tmp.path().join("cache");
+    let sizes = |name: &str, speeds: Vec<f64>| -> anyhow::Result<[usize; 3]> {
+        let out = tmp.path().join(name);
+        let config =
+            TrainConfig { max_steps: Some(2), speed_perturb: speeds, ..quick(Arch::Mlp, 1) };
+        run::train(&speaker_options(&out, &cache, config), &mut |_| {})?;
+        Ok(artifact::load(&out)?.meta.training.sizes)
+    };
+    let plain = sizes("plain", vec![])?;
+    let perturbed = sizes("perturbed", vec![0.9, 1.1])?;
+    assert_eq!(perturbed, [3 * plain[0], plain[1], plain[2]], "plain split {plain:?}");
+    Ok(())
+}
