@@ -217,10 +217,7 @@ fn train_split(
         "split": label,
         "scored_on": if test_ex.is_empty() { "validation" } else { "test" },
         "seed": opts.train.seed,
-        "speaker_norm": opts.train.speaker_norm,
-        "frame_stats": opts.train.frame_stats,
-        "class_balance": opts.train.class_balance,
-        "speed_perturb": opts.train.speed_perturb,
+        "options": options_meta(&opts.train),
         "sizes": meta.training.sizes,
         "best_epoch": trained.best_epoch,
         "epochs_run": trained.history.len(),
@@ -238,6 +235,16 @@ fn train_split(
         truth: scored.labels.clone(),
         pred,
         test: scored_idx.clone(),
+    })
+}
+
+/// The options beyond the case study's recipe, as reports record them.
+fn options_meta(config: &TrainConfig) -> serde_json::Value {
+    serde_json::json!({
+        "frame_stats": config.frame_stats,
+        "class_balance": config.class_balance,
+        "speed_perturb": config.speed_perturb,
+        "speaker_norm": config.speaker_norm,
     })
 }
 
@@ -302,13 +309,16 @@ pub fn train(opts: &TrainOptions, log: &mut dyn FnMut(&str)) -> Result<TrainOutc
             "--frame-stats is for --arch mlp: the CNN-LSTM reads the frames themselves",
         ));
     }
+    // Opened first, so a bad speed is refused before any extraction.
+    let speed_caches = (opts.train.speed_perturb.iter())
+        .map(|&speed| FeatureCache::open_at_speed(&opts.cache_root, &opts.features, speed))
+        .collect::<Result<Vec<_>>>()?;
     let (ds, skipped) =
         load_dataset(&opts.sources, &opts.label_map, &opts.features, &opts.cache_root, log)?;
     let ds = prepare(ds, &opts.train, log)?;
     let mut copies = Vec::new();
-    for &speed in &opts.train.speed_perturb {
-        let cache = FeatureCache::open_at_speed(&opts.cache_root, &opts.features, speed)?;
-        let copy = Dataset::load(ds.clips.clone(), &cache);
+    for (speed, cache) in opts.train.speed_perturb.iter().zip(&speed_caches) {
+        let copy = Dataset::load(ds.clips.clone(), cache);
         log(&format!(
             "speed {speed}: {} training copies ({} clips failed: {})",
             copy.clips.len(),
@@ -360,7 +370,7 @@ pub fn train(opts: &TrainOptions, log: &mut dyn FnMut(&str)) -> Result<TrainOutc
             }
             let (corpus, speaker) = groups(&ds.clips, &idx);
             let mut report = Report::compute(&truth, &pred, &corpus, &speaker)?;
-            report.meta = serde_json::json!({"cross_validation": k, "fold_validation": opts.fold_validation.to_string(), "seed": seed, "speaker_norm": opts.train.speaker_norm, "frame_stats": opts.train.frame_stats, "class_balance": opts.train.class_balance, "speed_perturb": opts.train.speed_perturb, "arch": opts.train.arch.name(),
+            report.meta = serde_json::json!({"cross_validation": k, "fold_validation": opts.fold_validation.to_string(), "seed": seed, "options": options_meta(&opts.train), "arch": opts.train.arch.name(),
                 "features": opts.features.name, "folds": per_fold});
             report.write(
                 &opts.out.join(files::REPORT_JSON),

@@ -246,6 +246,15 @@ fn options_that_cannot_be_honoured_are_refused_before_any_work() {
     refused(exported, "--no-onnx");
     let stats_for_cnn = TrainConfig { frame_stats: true, ..quick(Arch::CnnLstm, 1) };
     refused(speaker_options(&out, &cache, stats_for_cnn), "--arch mlp");
+    let standing_still = TrainConfig { speed_perturb: vec![1.1, 0.0], ..quick(Arch::Mlp, 1) };
+    let err = run::train(&speaker_options(&out, &cache, standing_still), &mut |_| {})
+        .expect_err("speed 0");
+    assert!(err.to_string().contains("speed"), "{err}");
+    let extracted = std::fs::read_dir(&cache).map_or(0, |d| {
+        d.flatten().map(|e| std::fs::read_dir(e.path()).map_or(0, Iterator::count)).sum()
+    });
+    // Only the created folders' `features.toml`, no `.feat` entry.
+    assert!(extracted <= 1, "{extracted} files in the cache before refusing speed 0");
 }
 
 #[test]
