@@ -637,9 +637,12 @@ async fn vanishing_client(addr: SocketAddr, audio: Arc<Vec<u8>>) {
         }
         let chunk = tokio::time::timeout(Duration::from_secs(20), incoming.data())
             .await
-            .expect("a window result within 20 s")
-            .expect("the stream ended before its first result")
-            .unwrap();
+            .expect("a window result within 20 s");
+        let Some(chunk) = chunk else {
+            let status = incoming.trailers().await.ok().flatten();
+            panic!("the stream ended before its first result; trailers {status:?}");
+        };
+        let chunk = chunk.unwrap();
         let _ = incoming.flow_control().release_capacity(chunk.len());
         buffer.extend_from_slice(&chunk);
     };
@@ -681,8 +684,12 @@ async fn vanishing_round(server: &TestServer, clients: usize, concurrent: usize)
         for t in tasks {
             t.await.unwrap();
         }
+        // The server frees a vanished client's stream slot when it notices the dead
+        // connection, a moment after the client is gone. Starting the next batch before then
+        // could find the stream limit reached and get RESOURCE_EXHAUSTED instead of a stream,
+        // which is the limit working, not what this test is about (a CI run met it once).
+        wait_for_no_streams(server).await;
     }
-    wait_for_no_streams(server).await;
 }
 
 /// Polls `read` for up to 10 s until it is at most `limit`; returns the last reading.
