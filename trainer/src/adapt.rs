@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 
 use crate::dataset::Dataset;
 use crate::error::{Error, ErrorKind, Result};
-use crate::standardize::Standardizer;
+use crate::model::Arch;
 
 /// The clips of each speaker, in dataset order.
 fn clips_by_speaker(ds: &Dataset) -> BTreeMap<&str, Vec<usize>> {
@@ -29,25 +29,6 @@ fn clips_by_speaker(ds: &Dataset) -> BTreeMap<&str, Vec<usize>> {
         by.entry(clip.speaker.as_str()).or_default().push(i);
     }
     by
-}
-
-/// Frame and utterance statistics of the clips at `indices`.
-fn fit(ds: &Dataset, indices: &[usize]) -> Result<(Standardizer, Standardizer)> {
-    let cols = ds.features.first().map_or(0, |f| f.cols);
-    let frames = Standardizer::fit(
-        cols,
-        indices.iter().flat_map(|&i| {
-            let f = &ds.features[i];
-            (0..f.rows).map(move |r| f.frame(r))
-        }),
-    )?;
-    let width = ds.features.first().map_or(0, |f| f.utterance.len());
-    let rows: Vec<Vec<f32>> = indices
-        .iter()
-        .map(|&i| ds.features[i].utterance.iter().map(|&v| v as f32).collect())
-        .collect();
-    let utterance = Standardizer::fit(width, rows.iter().map(Vec::as_slice))?;
-    Ok((frames, utterance))
 }
 
 /// A copy of `ds` whose frame matrices and utterance features are normalised per speaker,
@@ -69,7 +50,9 @@ pub fn normalize_by_speaker(ds: &Dataset) -> Result<Dataset> {
         let even: Vec<usize> = clips.iter().copied().step_by(2).collect();
         let odd: Vec<usize> = clips.iter().copied().skip(1).step_by(2).collect();
         for (scored, reference) in [(&even, &odd), (&odd, &even)] {
-            let (frames, utterance) = fit(ds, reference)?;
+            // The same statistics training standardisation fits, over the other half only.
+            let frames = ds.fit_standardizer(reference, Arch::CnnLstm)?;
+            let utterance = ds.fit_standardizer(reference, Arch::Mlp)?;
             for &i in scored {
                 let f = &mut out.features[i];
                 frames.apply(&mut f.frames);
